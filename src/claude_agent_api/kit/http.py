@@ -1,0 +1,3 @@
+"""HTTP constants shared by every router."""
+
+API_PREFIX = "/api/v1"
