@@ -1,0 +1,31 @@
+"""API key administration (admin scope): ``POST/GET/DELETE /api/v1/keys``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+
+from claude_agent_api.auth.dependencies import AdminKey
+from claude_agent_api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyRead
+from claude_agent_api.auth.service import ApiKeyService
+from claude_agent_api.dependencies import DbSession
+from claude_agent_api.kit.http import API_PREFIX
+from claude_agent_api.models import KeyScope
+
+router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
+async def create_key(body: KeyCreate, admin: AdminKey, db: DbSession) -> KeyCreated:
+    row, secret = await ApiKeyService(db).create(body.name, KeyScope(body.scope))
+    return KeyCreated(**KeyRead.model_validate(row).model_dump(), key=secret)
+
+
+@router.get("", response_model=KeyList)
+async def list_keys(admin: AdminKey, db: DbSession, include_revoked: bool = Query(default=False)) -> KeyList:
+    rows = await ApiKeyService(db).list(include_revoked=include_revoked)
+    return KeyList(data=[KeyRead.model_validate(r) for r in rows])
+
+
+@router.delete("/{key_id}", response_model=KeyRead)
+async def revoke_key(key_id: str, admin: AdminKey, db: DbSession) -> KeyRead:
+    return KeyRead.model_validate(await ApiKeyService(db).revoke(key_id))

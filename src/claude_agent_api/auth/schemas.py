@@ -1,0 +1,35 @@
+"""Request and response bodies of the key administration API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="A label for the key's owner.")
+    scope: Literal["user", "admin"] = "user"
+
+
+class KeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
+    scope: Literal["user", "admin"]
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyCreated(KeyRead):
+    key: str = Field(description="The API key itself. Shown once: only its digest is stored.")
+
+
+class KeyList(BaseModel):
+    data: list[KeyRead]
