@@ -1,0 +1,1 @@
+"""Runs: one prompt being answered inside a session — request schemas, run manager, events, streaming."""
