@@ -28,6 +28,7 @@ from claude_agent_api.kit.database import unit_of_work
 from claude_agent_api.models import Base, KeyScope
 from claude_agent_api.state import AppState
 from tests.support import services
+from tests.support.live import LiveServer, live_server
 
 
 @pytest.fixture(scope="session")
@@ -160,3 +161,41 @@ async def user_key(client: httpx.AsyncClient) -> str:
 @pytest.fixture
 async def admin_key(client: httpx.AsyncClient) -> str:
     return await create_key(client, "admin", KeyScope.ADMIN)
+
+
+# -- end-to-end: a real server, the real CLI, the scripted model -----------------------------------------------
+
+
+@pytest.fixture
+def e2e_settings(make_settings: SettingsFactory, model_server: Any, tmp_path: Path) -> SettingsFactory:
+    """Settings whose agent CLI talks to the scripted model (no retries: errors surface at once)."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "anthropic_base_url": model_server.base_url,
+            "anthropic_api_key": "test-key",
+            "agent_max_retries": 0,
+            "rate_limit_enabled": False,
+        }
+        values.update(overrides)
+        return make_settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def live(e2e_settings: SettingsFactory) -> Iterator[LiveServer]:
+    with live_server(e2e_settings()) as server:
+        yield server
+
+
+async def create_live_key(server: LiveServer, name: str = "tenant", scope: KeyScope = KeyScope.USER) -> str:
+    async with server.db() as session:
+        _, secret = await ApiKeyService(session).create(name, scope)
+        await session.commit()
+    return secret
+
+
+@pytest.fixture
+async def live_key(live: LiveServer) -> str:
+    return await create_live_key(live)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -67,6 +69,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CAA_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL", "anthropic_base_url"),
     )
 
+    # Agent runs.
+    instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", max_length=64)
+    agent_cli_path: Path | None = Field(default=None, description="Another CLI binary or a wrapper around it.")
+    agent_max_retries: int | None = Field(default=None, ge=0, le=20, description="CLAUDE_CODE_MAX_RETRIES")
+    agent_env_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    mcp_env_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_runs_per_instance: int = Field(default=8, ge=1, le=1000)
+    max_runs_per_key: int = Field(default=4, ge=1, le=1000)
+    session_lock_ttl: float = Field(default=30.0, ge=2, le=3600)
+    event_retention_seconds: int = Field(default=3600, ge=10)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+
     # Abuse limits (limits-library notation, e.g. "300/minute" or "10/second;300/minute").
     rate_limit_enabled: bool = True
     rate_limit_key_requests: str = "600/minute"
@@ -110,7 +124,7 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
         return value
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", "agent_env_allowlist", "mcp_env_allowlist", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Accept a comma-separated string or a JSON list from the environment."""

@@ -15,6 +15,7 @@ from claude_agent_api.kit.coordination import CoordinationBackend, create_coordi
 from claude_agent_api.kit.database import SessionFactory, create_engine, create_session_factory, unit_of_work
 from claude_agent_api.kit.metrics import Metrics
 from claude_agent_api.kit.ratelimit import RateLimiter
+from claude_agent_api.runs.manager import RunManager
 
 log = structlog.get_logger("claude_agent_api.state")
 
@@ -27,6 +28,7 @@ class AppState:
     coordination: CoordinationBackend
     rate_limiter: RateLimiter
     metrics: Metrics
+    run_manager: RunManager
 
     @classmethod
     async def start(cls, settings: Settings, metrics: Metrics) -> AppState:
@@ -44,6 +46,7 @@ class AppState:
             coordination=coordination,
             rate_limiter=RateLimiter(settings),
             metrics=metrics,
+            run_manager=RunManager(settings, factory, coordination, metrics),
         )
         if settings.bootstrap_admin_key is not None:
             await state._ensure_bootstrap_key(settings.bootstrap_admin_key.get_secret_value())
@@ -63,6 +66,7 @@ class AppState:
             pass  # another instance stored it at the same moment
 
     async def aclose(self) -> None:
+        await self.run_manager.shutdown()
         await self.rate_limiter.close()
         await self.coordination.close()
         await self.engine.dispose()

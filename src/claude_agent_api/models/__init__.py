@@ -2,5 +2,6 @@
 
 from claude_agent_api.models.api_key import ApiKey, KeyScope
 from claude_agent_api.models.base import Base
+from claude_agent_api.models.session import AgentSession, Run, RunStatus, SessionStatus
 
-__all__ = ["ApiKey", "Base", "KeyScope"]
+__all__ = ["AgentSession", "ApiKey", "Base", "KeyScope", "Run", "RunStatus", "SessionStatus"]

@@ -1,0 +1,23 @@
+"""Run errors (see :mod:`claude_agent_api.errors` for the hierarchy)."""
+
+from __future__ import annotations
+
+from claude_agent_api.errors import AppError, RateLimitExceeded, ServiceUnavailable
+
+
+class CapacityExceeded(ServiceUnavailable):
+    code = "CAPACITY_EXCEEDED"
+    default_message = "This instance is running as many agents as it may; retry shortly."
+
+
+class KeyConcurrencyExceeded(RateLimitExceeded):
+    code = "CONCURRENCY_LIMIT_EXCEEDED"
+    default_message = "This API key is running as many agents at once as it may."
+
+
+class AgentFailed(AppError):
+    """The agent could not do its work (the CLI did not start, or the model endpoint failed)."""
+
+    status = 502
+    code = "AGENT_ERROR"
+    default_message = "The agent failed."

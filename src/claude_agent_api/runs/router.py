@@ -1,0 +1,105 @@
+"""``POST /api/v1/query`` (Server-Sent Events) and ``POST /api/v1/query/single`` (one JSON document).
+
+Everything is checked before the first byte: authentication, the run budget, validation, session ownership
+and lock, capacity. After that, failures arrive as an ``error`` event followed by ``done``. Every SSE frame has
+``id:`` (the event's sequence number in its run) and ``event:`` (its type, see :mod:`.events`); comment
+heartbeats keep proxies from closing a quiet stream. The session and run ids are also in the response headers
+``X-Session-ID`` and ``X-Run-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from claude_agent_api.auth.dependencies import RunKey
+from claude_agent_api.dependencies import DbSession, State
+from claude_agent_api.errors import error_response
+from claude_agent_api.kit.http import API_PREFIX
+from claude_agent_api.runs.events import EVENT_NAMES
+from claude_agent_api.runs.manager import RunHandle, RunManager
+from claude_agent_api.runs.schemas import QueryRequest
+from claude_agent_api.runs.single import QueryResult, collect
+
+router = APIRouter(prefix=API_PREFIX, tags=["runs"])
+
+# Failures that are the upstream's, not the caller's: query/single answers them with 502.
+_UPSTREAM_FAILURES = {"AGENT_START_FAILED", "AGENT_PROCESS_FAILED", "MODEL_API_ERROR"}
+
+
+def _manager(state: State) -> RunManager:
+    return state.run_manager
+
+
+def _headers(handle: RunHandle) -> dict[str, str]:
+    return {"X-Session-ID": handle.session_id, "X-Run-ID": handle.run_id}
+
+
+async def _frames(manager: RunManager, handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
+    finished = False
+    try:
+        async for entry in manager.events(handle):
+            kind = entry.data.get("type", "message")
+            finished = kind == "done"
+            yield ServerSentEvent(
+                data=json.dumps({"seq": entry.seq, **entry.data}, default=str), event=kind, id=str(entry.seq)
+            )
+    finally:
+        if not finished:
+            # The client went away: until runs outlive their connection, the run ends with it.
+            manager.cancel(handle.run_id)
+
+
+@router.post(
+    "/query",
+    summary="Start a run and stream its events (SSE)",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": f"Events: {', '.join(EVENT_NAMES)}."}},
+)
+async def query(body: QueryRequest, principal: RunKey, state: State, db: DbSession) -> EventSourceResponse:
+    manager = _manager(state)
+    handle = await manager.start(principal, body, db)
+    return EventSourceResponse(
+        _frames(manager, handle),
+        ping=state.settings.sse_heartbeat_seconds,
+        headers={**_headers(handle), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _cancel_on_disconnect(request: Request, manager: RunManager, handle: RunHandle) -> None:
+    # The body has been read, so the next ASGI message is the client's disconnect (if it comes).
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    manager.cancel(handle.run_id)
+
+
+@router.post(
+    "/query/single",
+    summary="Run a prompt and return the whole outcome as one JSON document",
+    response_model=QueryResult,
+    responses={502: {"description": "The agent CLI failed to start or the model endpoint failed."}},
+)
+async def query_single(body: QueryRequest, principal: RunKey, state: State, db: DbSession, request: Request) -> Any:
+    manager = _manager(state)
+    handle = await manager.start(principal, body, db)
+    await db.commit()  # the run starts once its rows are committed; this route waits for it to end
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, manager, handle))
+    try:
+        result = await collect(manager.events(handle), handle)
+    finally:
+        watcher.cancel()
+    if result.error is not None and result.error.code in _UPSTREAM_FAILURES:
+        return error_response(
+            502,
+            result.error.code,
+            result.error.message,
+            {"session_id": handle.session_id, "run_id": handle.run_id, **result.error.details},
+            _headers(handle),
+        )
+    return JSONResponse(result.model_dump(mode="json"), headers=_headers(handle))

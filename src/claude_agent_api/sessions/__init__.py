@@ -1,0 +1,1 @@
+"""Sessions: one conversation with the agent, owned by one API key."""

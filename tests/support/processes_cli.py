@@ -1,0 +1,22 @@
+"""Find the agent CLI processes that belong to one data directory (via /proc), to prove none is left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def cli_processes(data_dir: Path) -> list[int]:
+    """PIDs of live processes whose environment points ``CLAUDE_CONFIG_DIR`` inside ``data_dir``."""
+    marker = f"CLAUDE_CONFIG_DIR={data_dir.resolve()}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if marker in environ and ") Z " not in stat:
+            pids.append(int(proc.name))
+    return pids
