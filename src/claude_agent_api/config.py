@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     event_retention_seconds: int = Field(default=3600, ge=10)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
+    # Sessions.
+    session_idle_expiry_seconds: int | None = Field(
+        default=None, ge=60, description="Sessions idle longer than this expire (410); unset = never."
+    )
+    expiry_sweep_interval_seconds: float = Field(default=300.0, ge=1)
+    warm_idle_seconds: float = Field(default=300.0, ge=0, description="Keep an agent connected after a turn.")
+    warm_pool_size: int = Field(default=16, ge=0, le=1000)
+
     # Abuse limits (limits-library notation, e.g. "300/minute" or "10/second;300/minute").
     rate_limit_enabled: bool = True
     rate_limit_key_requests: str = "600/minute"

@@ -3,5 +3,16 @@
 from claude_agent_api.models.api_key import ApiKey, KeyScope
 from claude_agent_api.models.base import Base
 from claude_agent_api.models.session import AgentSession, Run, RunStatus, SessionStatus
+from claude_agent_api.models.transcript import SessionTag, TranscriptEntry
 
-__all__ = ["AgentSession", "ApiKey", "Base", "KeyScope", "Run", "RunStatus", "SessionStatus"]
+__all__ = [
+    "AgentSession",
+    "ApiKey",
+    "Base",
+    "KeyScope",
+    "Run",
+    "RunStatus",
+    "SessionStatus",
+    "SessionTag",
+    "TranscriptEntry",
+]

@@ -17,6 +17,7 @@ class SessionStatus(StrEnum):
     RUNNING = "running"
     REQUIRES_ACTION = "requires_action"
     FAILED = "failed"
+    EXPIRED = "expired"
     DELETED = "deleted"
 
 
@@ -59,6 +60,7 @@ class AgentSession(TimestampMixin, Base):
     cache_creation_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     last_run_id: Mapped[str | None] = mapped_column(String(36), default=None)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expired_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         Index("ix_sessions_owner_activity", "owner_key_id", "last_activity_at", "id"),
