@@ -48,6 +48,7 @@ class AppState:
             metrics=metrics,
             run_manager=RunManager(settings, factory, coordination, metrics),
         )
+        await state.run_manager.startup()
         if settings.bootstrap_admin_key is not None:
             await state._ensure_bootstrap_key(settings.bootstrap_admin_key.get_secret_value())
         log.info(

@@ -6,11 +6,12 @@ database through an engine of their own.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -18,6 +19,9 @@ import uvicorn
 from claude_agent_api.app import create_app
 from claude_agent_api.config import Settings
 from claude_agent_api.kit.database import create_engine, create_session_factory
+from claude_agent_api.state import AppState
+
+T = TypeVar("T")
 
 
 class LiveServer:
@@ -28,8 +32,24 @@ class LiveServer:
             self.app, host="127.0.0.1", port=0, log_config=None, lifespan="on", proxy_headers=False, ws="none"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
         self.base_url = ""
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.server.serve()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the server's own event loop (to reach its state, e.g. its coordination backend)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    @property
+    def state(self) -> AppState:
+        state = self.app.state.caa
+        assert isinstance(state, AppState)
+        return state
 
     def start(self) -> None:
         self.thread.start()

@@ -1,53 +1,40 @@
-"""Drive one agent turn through the real SDK and CLI, emitting our events as they happen.
+"""The agent runner: runs a turn of a session on a warm agent when one fits, on a new process otherwise.
 
-One call of :meth:`AgentRunner.run` opens a ``ClaudeSDKClient``, sends the prompt, translates every message,
-and closes the client — all inside the calling task (the SDK's anyio task groups must be entered and left in
-one task). Cancelling that task closes the client, which ends the CLI and its tool processes.
+Warm agents stay connected after a turn for ``warm_idle_seconds``, at most ``warm_pool_size`` of them (least
+recently used first out). A warm agent is reused only when
 
-A run is over when the session is idle, not at the first result: with background subagents the CLI yields a
-first ``ResultMessage`` while a subagent still works and a second one after the wake-up turn. The CLI reports
-``session_state_changed`` frames (``CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS=1``); the run ends at the first
-``idle`` once a result has been seen.
+- the turn's process-level options are the same (its *fingerprint*: cwd, tools, MCP servers, system prompt…;
+  a different model or permission mode is applied to the running process instead), and
+- the session's last run was this agent's own: if another instance answered in between, this process's memory
+  of the conversation is stale, and a new process resumes from the shared transcript instead.
+
+Cancelling the caller of :meth:`AgentRunner.run` closes the agent, which ends the CLI and its tool processes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
-from claude_agent_sdk import (
-    ClaudeAgentOptions,
-    ClaudeSDKClient,
-    ClaudeSDKError,
-    CLIConnectionError,
-    ProcessError,
-    ResultMessage,
-    SystemMessage,
-)
+from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKError, CLIConnectionError, ProcessError
 
-from claude_agent_api.agent.translate import Event, mark_missing_structured_output, translate
+from claude_agent_api.agent.client import AgentClient, Emit, Prompt, RunOutcome
+from claude_agent_api.agent.translate import Event
 from claude_agent_api.config import Settings
 from claude_agent_api.kit.logging import redactor
+from claude_agent_api.kit.metrics import Metrics
 from claude_agent_api.kit.workspace import CliDirs
 
 log = structlog.get_logger("claude_agent_api.agent")
-Emit = Callable[[Event], Awaitable[None]]
-Prompt = str | list[dict[str, Any]]
 AgentOptions = ClaudeAgentOptions  # for type hints elsewhere: only this package imports the SDK
 
-
-@dataclass
-class RunOutcome:
-    """What a run ended with: its result events (possibly several) and, if it failed, why."""
-
-    results: list[Event] = field(default_factory=list)
-    error: Event | None = None
+__all__ = ["AgentOptions", "AgentRunner", "Emit", "Prompt", "RunOutcome", "TurnSpec", "base_env"]
 
 
 def base_env(settings: Settings, dirs: CliDirs) -> dict[str, str]:
@@ -76,76 +63,129 @@ def base_env(settings: Settings, dirs: CliDirs) -> dict[str, str]:
     return env
 
 
-def _relative_to(workspace: Path) -> Callable[[str], str | None]:
-    """Paths reported by the CLI, shown relative to the key's workspace (None when outside it)."""
-    root = workspace.resolve()
+@dataclass(frozen=True)
+class TurnSpec:
+    """One turn of one session, as the run manager asks for it."""
 
-    def relative(path: str) -> str | None:
-        resolved = Path(path).resolve()
-        return str(resolved.relative_to(root)) if resolved == root or root in resolved.parents else None
-
-    return relative
-
-
-async def _prompt_stream(blocks: list[dict[str, Any]], session_id: str) -> AsyncIterator[dict[str, Any]]:
-    yield {
-        "type": "user",
-        "message": {"role": "user", "content": blocks},
-        "parent_tool_use_id": None,
-        "session_id": session_id,
-    }
+    session_id: str
+    run_id: str
+    options: ClaudeAgentOptions
+    fingerprint: str
+    prompt: Prompt
+    workspace: Path
+    last_run_id: str | None  # the session's previous run (None for a new session)
 
 
 class AgentRunner:
-    """The one seam to ``claude_agent_sdk`` for running turns."""
+    """The one seam to ``claude_agent_sdk`` for running turns; owns the warm agents of this instance."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
+        self.metrics = metrics
+        self._idle: OrderedDict[str, AgentClient] = OrderedDict()
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._busy: dict[str, AgentClient] = {}
 
-    async def run(
-        self, options: ClaudeAgentOptions, prompt: Prompt, emit: Emit, *, session_id: str, workspace: Path
-    ) -> RunOutcome:
-        stderr: deque[str] = deque(maxlen=40)
-        options = dataclasses.replace(
-            options, stderr=stderr.append, cli_path=self.settings.agent_cli_path or options.cli_path
-        )
-        outcome = RunOutcome()
-        relative_cwd = _relative_to(workspace)
+    @property
+    def warm_sessions(self) -> list[str]:
+        return list(self._idle)
 
+    async def run(self, spec: TurnSpec, emit: Emit) -> RunOutcome:
+        agent = await self._take_warm(spec)
+        if agent is None:
+            options = spec.options
+            if self.settings.agent_cli_path is not None:
+                options = dataclasses.replace(options, cli_path=self.settings.agent_cli_path)
+            agent = AgentClient(options, session_id=spec.session_id, fingerprint=spec.fingerprint)
+            try:
+                await agent.start()
+            except (ClaudeSDKError, OSError) as exc:
+                await agent.close()
+                return RunOutcome(error=_failure(exc, agent))
+            self.metrics.agent_starts.labels("cold").inc()
+        else:
+            self.metrics.agent_starts.labels("warm").inc()
+        self._busy[spec.session_id] = agent
         try:
-            async with ClaudeSDKClient(options) as client:
-                if isinstance(prompt, str):
-                    await client.query(prompt, session_id=session_id)
-                else:
-                    await client.query(_prompt_stream(prompt, session_id), session_id=session_id)
-                state: str | None = None
-                async for message in client.receive_messages():
-                    if isinstance(message, SystemMessage) and message.subtype == "session_state_changed":
-                        state = message.data.get("state")
-                    for event in translate(message, relative_cwd):
-                        if event["type"] == "result" and options.output_format is not None:
-                            mark_missing_structured_output(event)
-                        await emit(event)
-                        if event["type"] == "result":
-                            outcome.results.append(event)
-                    if isinstance(message, ResultMessage) and state is None:
-                        state = "result-without-state"
-                    if outcome.results and state in ("idle", "result-without-state"):
-                        break
-        except CLIConnectionError as exc:
-            outcome.error = self._failure("AGENT_START_FAILED", "The agent CLI failed to start", exc, stderr)
-        except ProcessError as exc:
-            if not outcome.results:
-                outcome.error = self._failure("AGENT_PROCESS_FAILED", "The agent CLI exited", exc, stderr)
-        except ClaudeSDKError as exc:
-            outcome.error = self._failure("AGENT_ERROR", "The agent failed", exc, stderr)
+            outcome = await agent.turn(
+                spec.prompt,
+                emit,
+                workspace=spec.workspace,
+                model=spec.options.model,
+                mode=spec.options.permission_mode,
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(agent.close())
+            raise
+        except (ClaudeSDKError, ConnectionError) as exc:
+            await agent.close()
+            return RunOutcome(error=_failure(exc, agent))
+        finally:
+            self._busy.pop(spec.session_id, None)
+        agent.last_run_id = spec.run_id
+        if outcome.error is None and agent.alive:
+            await self._keep_warm(agent)
+        else:
+            await agent.close()
         return outcome
 
-    @staticmethod
-    def _failure(code: str, summary: str, exc: Exception, stderr: deque[str]) -> Event:
-        """An error event that says why (the CLI's own stderr), with secrets scrubbed."""
-        tail = "\n".join(line.rstrip() for line in stderr if line.strip())[-2000:]
-        reason = tail or str(exc) or type(exc).__name__
-        message = redactor.scrub_text(f"{summary}: {reason}")
-        log.warning("agent.failed", code=code, error=type(exc).__name__, reason=message)
-        return {"type": "error", "code": code, "message": message, "details": {"exception": type(exc).__name__}}
+    async def _take_warm(self, spec: TurnSpec) -> AgentClient | None:
+        agent = self._idle.pop(spec.session_id, None)
+        self.metrics.warm_agents.set(len(self._idle))
+        if agent is None:
+            return None
+        if (timer := self._idle_timers.pop(spec.session_id, None)) is not None:
+            timer.cancel()
+        if agent.alive and agent.fingerprint == spec.fingerprint and agent.last_run_id == spec.last_run_id:
+            return agent
+        await agent.close()
+        return None
+
+    async def _keep_warm(self, agent: AgentClient) -> None:
+        if self.settings.warm_pool_size <= 0 or self.settings.warm_idle_seconds <= 0:
+            await agent.close()
+            return
+        self._idle[agent.session_id] = agent
+        self._idle.move_to_end(agent.session_id)
+        loop = asyncio.get_running_loop()
+        self._idle_timers[agent.session_id] = loop.call_later(
+            self.settings.warm_idle_seconds, lambda: asyncio.ensure_future(self.release(agent.session_id))
+        )
+        while len(self._idle) > self.settings.warm_pool_size:
+            oldest, _ = next(iter(self._idle.items()))
+            await self.release(oldest)
+        self.metrics.warm_agents.set(len(self._idle))
+
+    async def interrupt(self, session_id: str) -> bool:
+        """Ask the CLI of a running turn of this session (on this instance) to stop."""
+        agent = self._busy.get(session_id)
+        if agent is None:
+            return False
+        with contextlib.suppress(Exception):
+            await agent.interrupt()
+        return True
+
+    async def release(self, session_id: str) -> None:
+        """Close the session's warm agent, if this instance keeps one."""
+        if (timer := self._idle_timers.pop(session_id, None)) is not None:
+            timer.cancel()
+        agent = self._idle.pop(session_id, None)
+        self.metrics.warm_agents.set(len(self._idle))
+        if agent is not None:
+            await agent.close()
+
+    async def close(self) -> None:
+        for session_id in list(self._idle):
+            await self.release(session_id)
+
+
+def _failure(exc: BaseException, agent: AgentClient) -> Event:
+    """An error event that says why (the CLI's own stderr), with secrets scrubbed."""
+    code = "AGENT_START_FAILED" if isinstance(exc, CLIConnectionError) else "AGENT_PROCESS_FAILED"
+    if not isinstance(exc, ClaudeSDKError | ProcessError | ConnectionError | OSError):
+        code = "AGENT_ERROR"
+    tail = "\n".join(line.rstrip() for line in agent.stderr if line.strip())[-2000:]
+    summary = "The agent CLI failed to start" if code == "AGENT_START_FAILED" else "The agent CLI failed"
+    message = redactor.scrub_text(f"{summary}: {tail or str(exc) or type(exc).__name__}")
+    log.warning("agent.failed", code=code, error=type(exc).__name__, reason=message)
+    return {"type": "error", "code": code, "message": message, "details": {"exception": type(exc).__name__}}

@@ -29,5 +29,15 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.agent_starts = Counter(
+            "caa_agent_turns_total",
+            "Agent turns by how the agent was obtained: cold (a new CLI process) or warm (a kept process).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.warm_agents = Gauge(
+            "caa_warm_agents", "Idle agents kept connected on this instance.", registry=self.registry
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

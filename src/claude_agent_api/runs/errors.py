@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claude_agent_api.errors import AppError, RateLimitExceeded, ServiceUnavailable
+from claude_agent_api.errors import AppError, Conflict, RateLimitExceeded, ServiceUnavailable
 
 
 class CapacityExceeded(ServiceUnavailable):
@@ -21,3 +21,8 @@ class AgentFailed(AppError):
     status = 502
     code = "AGENT_ERROR"
     default_message = "The agent failed."
+
+
+class NoActiveRun(Conflict):
+    code = "NO_ACTIVE_RUN"
+    default_message = "Nothing is running in this session."

@@ -1,19 +1,23 @@
 """The run manager: starts runs as background tasks, writes their events to the run's log, keeps one run per
-session, and records the outcome in SQL.
+session, routes interrupts to the instance that holds a run, and records outcomes in SQL.
 
 Everything that can refuse a run happens in :meth:`RunManager.start`, before a response starts: ownership,
-capacity, the session lock (TTL + owner token, renewed while the run lives), path and option validation, and
-the session/run rows. The run then executes in a task of this instance; its events go to the coordination
-backend's log ``run:<id>`` (memory or Redis Streams), from which any reader streams them with sequence numbers.
-The outcome (status, totals, the final result) is committed to SQL *before* ``done`` is appended, so a client
-that has seen ``done`` can read the final state from any instance.
+capacity, path and option validation, the session lock (TTL + owner token = the run id, renewed while the run
+lives) or the multitask policy, and the session/run rows in the request's transaction. The run executes once
+that transaction commits, in a task of this instance; its events go to the coordination backend's log
+``run:<id>`` (memory or Redis Streams), from which any reader streams them with sequence numbers. The outcome
+(status, totals, the final result) is committed to SQL *before* ``done`` is appended, so a client that has seen
+``done`` can read the final state from any instance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import hashlib
+import json
+import math
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,26 +29,26 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claude_agent_api.agent.options import RunContext, build_options, validate_paths
-from claude_agent_api.agent.runner import AgentOptions, AgentRunner, Prompt, RunOutcome, base_env
+from claude_agent_api.agent.options import build_options, validate_paths
+from claude_agent_api.agent.runner import AgentOptions, AgentRunner, RunOutcome, TurnSpec
 from claude_agent_api.agent.translate import Event
 from claude_agent_api.auth.service import Principal
 from claude_agent_api.config import Settings
-from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.coordination import CoordinationBackend, LogEntry
-from claude_agent_api.kit.database import SessionFactory, unit_of_work
+from claude_agent_api.kit.database import SessionFactory
 from claude_agent_api.kit.metrics import Metrics
-from claude_agent_api.kit.workspace import CliDirs, key_workspace
-from claude_agent_api.models import AgentSession, Run, RunStatus, SessionStatus
-from claude_agent_api.models.base import utcnow
+from claude_agent_api.kit.workspace import key_workspace
+from claude_agent_api.models import AgentSession
+from claude_agent_api.runs.context import run_context
+from claude_agent_api.runs.control import ControlChannel
 from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded
-from claude_agent_api.runs.outcome import final_status, run_totals
-from claude_agent_api.runs.repository import RunRepository
-from claude_agent_api.runs.schemas import QueryRequest
-from claude_agent_api.sessions.errors import SessionLocked, SessionNotFound
-from claude_agent_api.sessions.repository import SessionRepository
+from claude_agent_api.runs.outcome import final_status
+from claude_agent_api.runs.recording import existing_session, record_finish, record_running, record_start
+from claude_agent_api.runs.schemas import PromptRequest
+from claude_agent_api.sessions.errors import SessionLocked
 
 log = structlog.get_logger("claude_agent_api.runs")
+INTERRUPT_GRACE = 5.0  # seconds a run gets to stop after the SDK's interrupt before its task is cancelled
 
 
 @dataclass(frozen=True)
@@ -58,45 +62,55 @@ class RunHandle:
         return f"run:{self.run_id}"
 
 
-def _prompt_preview(prompt: Prompt) -> str:
-    if isinstance(prompt, str):
-        return prompt[:200]
-    texts = [b.get("text", "") for b in prompt if b.get("type") == "text"]
-    return " ".join(texts)[:200] or "[image]"
+@dataclass
+class _Job:
+    handle: RunHandle
+    principal: Principal
+    options: AgentOptions
+    fingerprint: str
+    request: PromptRequest
+    workspace: Path
+    queued: bool
+    committed: asyncio.Event
 
 
-def _options_snapshot(request: QueryRequest) -> dict[str, Any]:
-    """What the session row keeps of the request: no prompt, and names only where values may be secret."""
-    dump = request.model_dump(mode="json", exclude={"prompt", "session_id"}, exclude_none=True)
-    if "env" in dump:
-        dump["env"] = sorted(dump["env"])
-    if "mcp_servers" in dump:
-        dump["mcp_servers"] = sorted(dump["mcp_servers"])
-    return dump
+def lock_name(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def fingerprint(request: PromptRequest, cwd: str) -> str:
+    """What must be equal for a warm agent to serve the next turn (model and permission mode can change)."""
+    snapshot = request.model_dump(
+        mode="json", exclude={"prompt", "session_id", "multitask", "model", "permission_mode"}, exclude_none=True
+    )
+    return hashlib.sha256(json.dumps([snapshot, cwd], sort_keys=True).encode()).hexdigest()
+
+
+def _relative(cwd: str | Path | None, workspace: Path) -> str:
+    return str(Path(cwd).resolve().relative_to(workspace.resolve())) if cwd else ""
 
 
 class RunManager:
     def __init__(
-        self,
-        settings: Settings,
-        session_factory: SessionFactory,
-        coordination: CoordinationBackend,
-        metrics: Metrics,
+        self, settings: Settings, session_factory: SessionFactory, coordination: CoordinationBackend, metrics: Metrics
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.coordination = coordination
         self.metrics = metrics
-        self.runner = AgentRunner(settings)
+        self.runner = AgentRunner(settings, metrics)
+        self.control = ControlChannel(coordination, self._on_control)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sessions: dict[str, str] = {}  # session id -> run id, for runs held by this instance
         self._per_key: Counter[str] = Counter()
 
     # -- starting -------------------------------------------------------------------------------------------
 
-    async def start(self, principal: Principal, request: QueryRequest, db: AsyncSession) -> RunHandle:
+    async def start(
+        self, principal: Principal, request: PromptRequest, db: AsyncSession, *, session_id: str | None = None
+    ) -> RunHandle:
         """Validate, lock and record a run in the request's transaction ``db``; raise an :class:`AppError`
-        (nothing started) otherwise. The run starts executing once that transaction commits, and never if it
-        rolls back (the lock is then released)."""
+        (nothing started) otherwise. The run executes once that transaction commits, never if it rolls back."""
         settings = self.settings
         if len(self._tasks) >= settings.max_runs_per_instance:
             raise CapacityExceeded(headers={"Retry-After": "5"})
@@ -106,152 +120,109 @@ class RunManager:
         workspace.mkdir(parents=True, exist_ok=True)
         validate_paths(request, workspace)
 
-        existing = await self._existing_session(db, principal, request)
-        session_id = existing.id if existing else str(uuid.uuid4())
-        options = build_options(request, self._context(principal, workspace, session_id, existing))
+        existing = await existing_session(db, principal, session_id, request.cwd, settings)
+        sid = existing.id if existing else str(uuid.uuid4())
+        options = build_options(request, run_context(settings, principal, workspace, sid, existing))
+        cwd = _relative(options.cwd, workspace)
         run_id = str(uuid.uuid4())
-        await self._lock(session_id, run_id)
+        queued = not await self._lock_or_apply_policy(sid, run_id, request)
         try:
-            cwd = _relative(str(options.cwd), workspace) if options.cwd else ""
-            await self._record_start(db, principal, request, run_id, session_id, existing, cwd)
+            await record_start(db, principal, request, run_id, sid, existing, cwd, settings.instance_id, queued=queued)
         except BaseException:
-            await self.coordination.release_lock(f"session:{session_id}", run_id)
+            await self.coordination.release_lock(lock_name(sid), run_id)
             raise
 
-        handle = RunHandle(run_id=run_id, session_id=session_id, created_session=existing is None)
+        job = _Job(
+            handle=RunHandle(run_id=run_id, session_id=sid, created_session=existing is None),
+            principal=principal,
+            options=options,
+            fingerprint=fingerprint(request, cwd),
+            request=request,
+            workspace=workspace,
+            queued=queued,
+            committed=asyncio.Event(),
+        )
         self._per_key[principal.key_id] += 1
         self.metrics.active_runs.inc()
-        committed = asyncio.Event()
-        task = asyncio.create_task(
-            self._execute(handle, principal, options, request, workspace, committed), name=f"run-{run_id}"
-        )
+        task = asyncio.create_task(self._execute(job), name=f"run-{run_id}")
         self._tasks[run_id] = task
-        event.listen(db.sync_session, "after_commit", lambda _s: committed.set(), once=True)
-        event.listen(db.sync_session, "after_rollback", lambda _s: committed.is_set() or task.cancel(), once=True)
-        log.info("run.accepted", run_id=run_id, session_id=session_id, resumed=existing is not None)
-        return handle
+        event.listen(db.sync_session, "after_commit", lambda _s: job.committed.set(), once=True)
+        event.listen(db.sync_session, "after_rollback", lambda _s: job.committed.is_set() or task.cancel(), once=True)
+        log.info("run.accepted", run_id=run_id, session_id=sid, resumed=existing is not None, queued=queued)
+        return job.handle
 
-    @staticmethod
-    async def _existing_session(db: AsyncSession, principal: Principal, request: QueryRequest) -> AgentSession | None:
-        if request.session_id is None:
-            return None
-        existing = await SessionRepository(db).get_owned(request.session_id, principal.key_id)
-        if existing is None:
-            raise SessionNotFound()
-        if request.cwd is not None and request.cwd.strip("/") != existing.cwd:
-            raise RequestValidationFailed.for_field("cwd", "a session keeps the working directory it started in")
-        return existing
-
-    def _context(
-        self, principal: Principal, workspace: Path, session_id: str, existing: AgentSession | None
-    ) -> RunContext:
-        settings = self.settings
-        dirs = CliDirs.for_key(settings.data_dir, principal.key_id)
-        return RunContext(
-            workspace=workspace,
-            cli_dirs=dirs,
-            session_id=session_id,
-            resume=existing is not None,
-            base_env=base_env(settings, dirs),
-            env_allowlist=frozenset(settings.agent_env_allowlist),
-            mcp_var_allowlist=frozenset(settings.mcp_env_allowlist),
-            mcp_vars={k: v for k in settings.mcp_env_allowlist if (v := os.environ.get(k)) is not None},
-            stderr=None,
-            default_cwd=existing.cwd if existing else f"sessions/{session_id}",
-        )
-
-    async def _lock(self, session_id: str, run_id: str) -> None:
-        """One run per session: the lock's token is the run id, so a refusal can name the running run."""
-        name = f"session:{session_id}"
-        if await self.coordination.acquire_lock(name, self.settings.session_lock_ttl, run_id) is None:
-            owner = await self.coordination.lock_owner(name)
-            ttl = await self.coordination.lock_ttl(name)
-            raise SessionLocked(
-                details={"session_id": session_id, "run_id": owner},
-                headers={"Retry-After": str(max(1, int(ttl or 1)))},
-            )
-
-    async def _record_start(
-        self,
-        db: AsyncSession,
-        principal: Principal,
-        request: QueryRequest,
-        run_id: str,
-        session_id: str,
-        existing: AgentSession | None,
-        cwd_rel: str,
-    ) -> None:
-        now = utcnow()
-        if existing is None:
-            await SessionRepository(db).add(
-                AgentSession(
-                    id=session_id,
-                    owner_key_id=principal.key_id,
-                    status=SessionStatus.RUNNING.value,
-                    model=request.model,
-                    cwd=cwd_rel,
-                    options=_options_snapshot(request),
-                    last_activity_at=now,
-                )
-            )
-        else:
-            existing.status = SessionStatus.RUNNING.value
-            existing.last_activity_at = now
-            if request.model:
-                existing.model = request.model
-        await RunRepository(db).add(
-            Run(
-                id=run_id,
-                session_id=session_id,
-                owner_key_id=principal.key_id,
-                status=RunStatus.RUNNING.value,
-                prompt_preview=_prompt_preview(request.prompt_input()),
-                options=_options_snapshot(request),
-                instance_id=self.settings.instance_id,
-                started_at=now,
-            )
+    async def _lock_or_apply_policy(self, session_id: str, run_id: str, request: PromptRequest) -> bool:
+        """Take the session's lock (True), or queue the run (False), or raise ``SESSION_LOCKED``."""
+        name = lock_name(session_id)
+        if await self.coordination.acquire_lock(name, self.settings.session_lock_ttl, run_id) is not None:
+            return True
+        if request.multitask == "enqueue":
+            return False
+        running = await self.coordination.lock_owner(name)
+        if request.multitask == "interrupt" and running:
+            await self.interrupt_session(session_id)
+            if await self.coordination.acquire_lock(name, self.settings.session_lock_ttl, run_id) is not None:
+                return True
+        ttl = await self.coordination.lock_ttl(name)
+        raise SessionLocked(
+            details={"session_id": session_id, "run_id": running},
+            headers={"Retry-After": str(max(1, math.ceil(ttl or 1)))},
         )
 
     # -- executing ------------------------------------------------------------------------------------------
 
-    async def _emit(self, handle: RunHandle, event: Event) -> int:
-        event = {**event, "run_id": handle.run_id, "session_id": handle.session_id}
-        return await self.coordination.append(handle.log, event, ttl=self.settings.event_retention_seconds)
+    async def _emit(self, handle: RunHandle, item: Event) -> int:
+        item = {**item, "run_id": handle.run_id, "session_id": handle.session_id}
+        return await self.coordination.append(handle.log, item, ttl=self.settings.event_retention_seconds)
 
     async def _keep_lock(self, handle: RunHandle) -> None:
         ttl = self.settings.session_lock_ttl
         while True:
             await asyncio.sleep(ttl / 3)
             with contextlib.suppress(Exception):
-                await self.coordination.refresh_lock(f"session:{handle.session_id}", handle.run_id, ttl)
+                await self.coordination.refresh_lock(lock_name(handle.session_id), handle.run_id, ttl)
 
-    async def _execute(
-        self,
-        handle: RunHandle,
-        principal: Principal,
-        options: AgentOptions,
-        request: QueryRequest,
-        workspace: Path,
-        committed: asyncio.Event,
-    ) -> None:
+    async def _wait_for_lock(self, handle: RunHandle) -> None:
+        """An enqueued run: wait until the running one releases the session (or its lock expires), following
+        the running run's event log so the wait ends as soon as that run does."""
+        name = lock_name(handle.session_id)
+        while await self.coordination.acquire_lock(name, self.settings.session_lock_ttl, handle.run_id) is None:
+            running = await self.coordination.lock_owner(name)
+            if running is not None:
+                log_name = f"run:{running}"
+                await self.coordination.tail(log_name, await self.coordination.last_seq(log_name), timeout=1.0)
+        await record_running(self.session_factory, handle.run_id, handle.session_id)
+
+    async def _execute(self, job: _Job) -> None:
+        handle = job.handle
         try:
-            await committed.wait()
-        except asyncio.CancelledError:  # the request's transaction rolled back: the run never existed
-            await self._forget(handle, principal)
+            await job.committed.wait()
+            if job.queued:
+                await self._wait_for_lock(handle)
+        except asyncio.CancelledError:  # rolled back before it began, or cancelled while queued
+            await self._finish(job, RunOutcome(), cancelled=True, started=False)
             return
+        self._sessions[handle.session_id] = handle.run_id
         keeper = asyncio.create_task(self._keep_lock(handle))
-        outcome = RunOutcome()
-        cancelled = False
-        last_seq = 0
-
-        async def emit(event: Event) -> None:
-            nonlocal last_seq
-            last_seq = await self._emit(handle, event)
-
+        outcome, cancelled = RunOutcome(), False
         try:
-            outcome = await self.runner.run(
-                options, request.prompt_input(), emit, session_id=handle.session_id, workspace=workspace
+            async with self.session_factory() as db:
+                session = await db.get(AgentSession, handle.session_id)
+                last_run_id = session.last_run_id if session else None
+
+            async def emit(item: Event) -> None:
+                await self._emit(handle, item)
+
+            spec = TurnSpec(
+                session_id=handle.session_id,
+                run_id=handle.run_id,
+                options=job.options,
+                fingerprint=job.fingerprint,
+                prompt=job.request.prompt_input(),
+                workspace=job.workspace,
+                last_run_id=last_run_id,
             )
+            outcome = await self.runner.run(spec, emit)
         except asyncio.CancelledError:
             cancelled = True
         except Exception as exc:  # a bug or a dead dependency: the run fails, the server goes on
@@ -263,79 +234,37 @@ class RunManager:
             }
         finally:
             keeper.cancel()
-        await asyncio.shield(self._finish(handle, principal, request, outcome, cancelled, emit))
+        await asyncio.shield(self._finish(job, outcome, cancelled=cancelled, started=True))
 
-    async def _finish(
-        self,
-        handle: RunHandle,
-        principal: Principal,
-        request: QueryRequest,
-        outcome: RunOutcome,
-        cancelled: bool,
-        emit: Any,
-    ) -> None:
-        status, extra_error = final_status(outcome, cancelled=cancelled)
+    async def _finish(self, job: _Job, outcome: RunOutcome, *, cancelled: bool, started: bool) -> None:
+        handle = job.handle
+        status, error = final_status(outcome, cancelled=cancelled)
+        error = error or outcome.error
         try:
-            if extra_error is not None:
-                await emit(extra_error)
-            elif outcome.error is not None:
-                await emit(outcome.error)
-            await self._record_finish(handle, status, outcome, extra_error or outcome.error)
+            if error is not None:
+                await self._emit(handle, error)
+            if job.committed.is_set():
+                seq = await self.coordination.last_seq(handle.log) + 1  # `done`, appended below by this task only
+                await record_finish(self.session_factory, handle.run_id, handle.session_id, status, outcome, error, seq)
         except Exception:
             log.exception("run.finish_failed", run_id=handle.run_id)
         finally:
             with contextlib.suppress(Exception):
-                await self.coordination.release_lock(f"session:{handle.session_id}", handle.run_id)
-            with contextlib.suppress(Exception):
-                await emit({"type": "done", "status": status.value})
-            await self._forget(handle, principal)
+                await self.coordination.release_lock(lock_name(handle.session_id), handle.run_id)
+            if job.committed.is_set():
+                with contextlib.suppress(Exception):
+                    await self._emit(handle, {"type": "done", "status": status.value})
+            self._tasks.pop(handle.run_id, None)
+            if self._sessions.get(handle.session_id) == handle.run_id:
+                del self._sessions[handle.session_id]
+            self._per_key[job.principal.key_id] -= 1
+            if self._per_key[job.principal.key_id] <= 0:
+                del self._per_key[job.principal.key_id]
+            self.metrics.active_runs.dec()
             self.metrics.runs.labels(status.value).inc()
-            log.info("run.finished", run_id=handle.run_id, status=status.value)
+            log.info("run.finished", run_id=handle.run_id, status=status.value, started=started)
 
-    async def _forget(self, handle: RunHandle, principal: Principal) -> None:
-        with contextlib.suppress(Exception):
-            await self.coordination.release_lock(f"session:{handle.session_id}", handle.run_id)
-        self._tasks.pop(handle.run_id, None)
-        self._per_key[principal.key_id] -= 1
-        if self._per_key[principal.key_id] <= 0:
-            del self._per_key[principal.key_id]
-        self.metrics.active_runs.dec()
-
-    async def _record_finish(
-        self, handle: RunHandle, status: RunStatus, outcome: RunOutcome, error: Event | None
-    ) -> None:
-        totals = run_totals(outcome)
-        last = outcome.results[-1] if outcome.results else None
-        async with unit_of_work(self.session_factory) as db:
-            run = await RunRepository(db).get(handle.run_id)
-            session = await SessionRepository(db).get(handle.session_id)
-            if run is None or session is None:
-                return  # deleted while running
-            run.status = status.value
-            run.stop_reason = last["stop_reason"] if last else None
-            run.result = last
-            run.error = {k: error[k] for k in ("code", "message") if k in error} if error else None
-            run.num_turns = totals.num_turns
-            run.total_cost_usd = totals.cost
-            run.input_tokens = totals.input_tokens
-            run.output_tokens = totals.output_tokens
-            # The run's own task is the log's only writer: `done`, appended next, takes the following number.
-            run.last_event_seq = await self.coordination.last_seq(handle.log) + 1
-            run.finished_at = utcnow()
-            session.status = (
-                SessionStatus.FAILED if status is RunStatus.FAILED and not last else SessionStatus.IDLE
-            ).value
-            session.num_runs += 1
-            session.num_turns += totals.num_turns
-            session.total_cost_usd += totals.cost
-            session.input_tokens += totals.input_tokens
-            session.output_tokens += totals.output_tokens
-            session.cache_read_input_tokens += totals.cache_read_input_tokens
-            session.cache_creation_input_tokens += totals.cache_creation_input_tokens
-            session.last_run_id = handle.run_id
-            session.last_activity_at = utcnow()
-
-    # -- reading and stopping -------------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------------------------
 
     async def events(self, handle: RunHandle, after: int = 0) -> AsyncIterator[LogEntry]:
         """The run's events after ``after``, live, until ``done``."""
@@ -347,19 +276,65 @@ class RunManager:
                 if entry.data.get("type") == "done":
                     return
 
+    # -- stopping -------------------------------------------------------------------------------------------
+
     def cancel(self, run_id: str) -> bool:
+        """End a run of this instance now (its agent process is closed)."""
         task = self._tasks.get(run_id)
         if task is None or task.done():
             return False
         task.cancel()
         return True
 
+    async def _interrupt_local(self, run_id: str) -> None:
+        task = self._tasks.get(run_id)
+        if task is None:
+            return
+        session_id = next((s for s, r in self._sessions.items() if r == run_id), None)
+        if session_id is None or not await self.runner.interrupt(session_id):
+            task.cancel()  # queued, or not yet talking to an agent
+            return
+        done, _ = await asyncio.wait({task}, timeout=INTERRUPT_GRACE)
+        if not done:
+            task.cancel()
+
+    async def running_run(self, session_id: str) -> str | None:
+        """The id of the session's running run, on any instance (the lock's owner token)."""
+        return await self.coordination.lock_owner(lock_name(session_id))
+
+    async def interrupt_session(self, session_id: str, *, wait: float = 15.0) -> bool:
+        """Stop the session's running run, wherever it runs; True once its lock is released."""
+        name = lock_name(session_id)
+        run_id = await self.coordination.lock_owner(name)
+        if run_id is None:
+            return True
+        await self.control.publish({"action": "interrupt", "run_id": run_id})
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if await self.coordination.lock_owner(name) != run_id:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def release_warm(self, session_id: str) -> None:
+        """Close the session's warm agent on whichever instance keeps one."""
+        await self.control.publish({"action": "release", "session_id": session_id})
+
+    async def _on_control(self, message: dict[str, Any]) -> None:
+        action = message.get("action")
+        if action == "interrupt" and isinstance(run_id := message.get("run_id"), str) and run_id in self._tasks:
+            log.info("run.interrupting", run_id=run_id)
+            await self._interrupt_local(run_id)
+        elif action == "release" and isinstance(session_id := message.get("session_id"), str):
+            await self.runner.release(session_id)
+
+    async def startup(self) -> None:
+        await self.control.start()
+
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _relative(path: str, workspace: Path) -> str:
-    return str(Path(path).resolve().relative_to(workspace.resolve()))
+        await self.runner.close()
+        await self.control.stop()

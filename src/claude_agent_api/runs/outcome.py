@@ -61,16 +61,20 @@ class Totals:
 
 
 def run_totals(outcome: RunOutcome) -> Totals:
-    """Totals of a run. The CLI reports them cumulatively for its process, so the last result holds them."""
+    """Totals of a run. Usage and turns are reported per result; the cost of the last result covers the whole
+    run (the agent client reports it relative to the start of the run)."""
     if not outcome.results:
         return Totals()
-    last = outcome.results[-1]
-    usage = last.get("usage") or {}
+    usages = [r.get("usage") or {} for r in outcome.results]
+
+    def tokens(name: str) -> int:
+        return sum(int(u.get(name) or 0) for u in usages)
+
     return Totals(
-        num_turns=int(last.get("num_turns") or 0),
-        cost=float(last.get("total_cost_usd") or 0.0),
-        input_tokens=int(usage.get("input_tokens") or 0),
-        output_tokens=int(usage.get("output_tokens") or 0),
-        cache_read_input_tokens=int(usage.get("cache_read_input_tokens") or 0),
-        cache_creation_input_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        num_turns=sum(int(r.get("num_turns") or 0) for r in outcome.results),
+        cost=float(outcome.results[-1].get("total_cost_usd") or 0.0),
+        input_tokens=tokens("input_tokens"),
+        output_tokens=tokens("output_tokens"),
+        cache_read_input_tokens=tokens("cache_read_input_tokens"),
+        cache_creation_input_tokens=tokens("cache_creation_input_tokens"),
     )

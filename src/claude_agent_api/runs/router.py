@@ -14,27 +14,27 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from claude_agent_api.auth.dependencies import RunKey
+from claude_agent_api.auth.dependencies import CurrentKey, RunKey
 from claude_agent_api.dependencies import DbSession, State
 from claude_agent_api.errors import error_response
 from claude_agent_api.kit.http import API_PREFIX
+from claude_agent_api.runs.errors import NoActiveRun
 from claude_agent_api.runs.events import EVENT_NAMES
 from claude_agent_api.runs.manager import RunHandle, RunManager
-from claude_agent_api.runs.schemas import QueryRequest
+from claude_agent_api.runs.schemas import PromptRequest, QueryRequest
 from claude_agent_api.runs.single import QueryResult, collect
+from claude_agent_api.sessions.errors import SessionNotFound
+from claude_agent_api.sessions.repository import SessionRepository
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 
 # Failures that are the upstream's, not the caller's: query/single answers them with 502.
 _UPSTREAM_FAILURES = {"AGENT_START_FAILED", "AGENT_PROCESS_FAILED", "MODEL_API_ERROR"}
-
-
-def _manager(state: State) -> RunManager:
-    return state.run_manager
 
 
 def _headers(handle: RunHandle) -> dict[str, str]:
@@ -56,17 +56,9 @@ async def _frames(manager: RunManager, handle: RunHandle) -> AsyncIterator[Serve
             manager.cancel(handle.run_id)
 
 
-@router.post(
-    "/query",
-    summary="Start a run and stream its events (SSE)",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": f"Events: {', '.join(EVENT_NAMES)}."}},
-)
-async def query(body: QueryRequest, principal: RunKey, state: State, db: DbSession) -> EventSourceResponse:
-    manager = _manager(state)
-    handle = await manager.start(principal, body, db)
+def _stream(state: State, handle: RunHandle) -> EventSourceResponse:
     return EventSourceResponse(
-        _frames(manager, handle),
+        _frames(state.run_manager, handle),
         ping=state.settings.sse_heartbeat_seconds,
         headers={**_headers(handle), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -79,19 +71,12 @@ async def _cancel_on_disconnect(request: Request, manager: RunManager, handle: R
     manager.cancel(handle.run_id)
 
 
-@router.post(
-    "/query/single",
-    summary="Run a prompt and return the whole outcome as one JSON document",
-    response_model=QueryResult,
-    responses={502: {"description": "The agent CLI failed to start or the model endpoint failed."}},
-)
-async def query_single(body: QueryRequest, principal: RunKey, state: State, db: DbSession, request: Request) -> Any:
-    manager = _manager(state)
-    handle = await manager.start(principal, body, db)
+async def _wait(state: State, db: DbSession, request: Request, handle: RunHandle) -> Any:
+    """Wait for the run to end and answer with one JSON document (502 for the upstream's failures)."""
     await db.commit()  # the run starts once its rows are committed; this route waits for it to end
-    watcher = asyncio.create_task(_cancel_on_disconnect(request, manager, handle))
+    watcher = asyncio.create_task(_cancel_on_disconnect(request, state.run_manager, handle))
     try:
-        result = await collect(manager.events(handle), handle)
+        result = await collect(state.run_manager.events(handle), handle)
     finally:
         watcher.cancel()
     if result.error is not None and result.error.code in _UPSTREAM_FAILURES:
@@ -103,3 +88,65 @@ async def query_single(body: QueryRequest, principal: RunKey, state: State, db: 
             _headers(handle),
         )
     return JSONResponse(result.model_dump(mode="json"), headers=_headers(handle))
+
+
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": f"Events: {', '.join(EVENT_NAMES)}."}
+}
+_JSON: dict[int | str, dict[str, Any]] = {
+    200: {"model": QueryResult},
+    502: {"description": "The agent CLI failed to start or the model endpoint failed."},
+}
+
+
+@router.post(
+    "/query", summary="Start a run and stream its events (SSE)", response_class=EventSourceResponse, responses=_SSE
+)
+async def query(body: QueryRequest, principal: RunKey, state: State, db: DbSession) -> EventSourceResponse:
+    return _stream(state, await state.run_manager.start(principal, body, db, session_id=body.session_id))
+
+
+@router.post("/query/single", summary="Run a prompt and return the whole outcome as one JSON document", responses=_JSON)
+async def query_single(body: QueryRequest, principal: RunKey, state: State, db: DbSession, request: Request) -> Any:
+    handle = await state.run_manager.start(principal, body, db, session_id=body.session_id)
+    return await _wait(state, db, request, handle)
+
+
+@router.post(
+    "/sessions/{session_id}/resume",
+    summary="Continue a session with a new prompt (SSE, or one JSON document with ?stream=false)",
+    responses={**_SSE, 502: _JSON[502]},
+)
+async def resume(
+    session_id: str,
+    body: PromptRequest,
+    principal: RunKey,
+    state: State,
+    db: DbSession,
+    request: Request,
+    stream: bool = Query(default=True, description="false: wait and return one JSON document."),
+) -> Any:
+    handle = await state.run_manager.start(principal, body, db, session_id=session_id)
+    return _stream(state, handle) if stream else await _wait(state, db, request, handle)
+
+
+class InterruptResult(BaseModel):
+    session_id: str
+    run_id: str
+    stopped: bool = Field(description="The run had ended when this answer was sent.")
+
+
+@router.post(
+    "/sessions/{session_id}/interrupt",
+    response_model=InterruptResult,
+    summary="Stop the session's running prompt, on whichever instance runs it",
+    responses={409: {"description": "NO_ACTIVE_RUN: nothing is running in this session."}},
+)
+async def interrupt(session_id: str, principal: CurrentKey, state: State, db: DbSession) -> InterruptResult:
+    if await SessionRepository(db).get_owned(session_id, principal.key_id) is None:
+        raise SessionNotFound()
+    run_id = await state.run_manager.running_run(session_id)
+    if run_id is None:
+        raise NoActiveRun(details={"session_id": session_id})
+    stopped = await state.run_manager.interrupt_session(session_id)
+    return InterruptResult(session_id=session_id, run_id=run_id, stopped=stopped)

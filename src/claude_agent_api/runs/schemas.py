@@ -206,15 +206,21 @@ class RunOptions(Strict):
         return self
 
 
-class QueryRequest(RunOptions):
-    """``POST /api/v1/query``: a prompt that starts a run, in a new session or in ``session_id``."""
+Prompt = (
+    Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    | Annotated[list[ContentBlock], Field(min_length=1, max_length=100)]
+)
+Multitask = Literal["reject", "interrupt", "enqueue"]
 
-    prompt: (
-        Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
-        | Annotated[list[ContentBlock], Field(min_length=1, max_length=100)]
-    ) = Field(description="The prompt: text, or a list of text and image blocks.")
-    session_id: Annotated[str, AfterValidator(_uuid)] | None = Field(
-        default=None, description="An existing session to continue (UUID); omit to start a new session."
+
+class PromptRequest(RunOptions):
+    """A prompt for a session, with the per-run options (``POST /sessions/{id}/resume``)."""
+
+    prompt: Prompt = Field(description="The prompt: text, or a list of text and image blocks.")
+    multitask: Multitask = Field(
+        default="reject",
+        description="When the session is already running a prompt: `reject` (409 SESSION_LOCKED with Retry-After), "
+        "`interrupt` (stop the running one, then start) or `enqueue` (start when the running one ends).",
     )
 
     def prompt_input(self) -> str | list[dict[str, Any]]:
@@ -222,3 +228,21 @@ class QueryRequest(RunOptions):
         if isinstance(self.prompt, str):
             return self.prompt
         return [block.model_dump() for block in self.prompt]
+
+
+class QueryRequest(PromptRequest):
+    """``POST /api/v1/query``: a prompt that starts a run, in a new session or in ``session_id``."""
+
+    session_id: Annotated[str, AfterValidator(_uuid)] | None = Field(
+        default=None, description="An existing session to continue (UUID); omit to start a new session."
+    )
+
+
+class ForkRequest(RunOptions):
+    """``POST /sessions/{id}/fork``: a new session branched from this one, optionally with a first prompt."""
+
+    message_id: Annotated[str, AfterValidator(_uuid)] | None = Field(
+        default=None, description="Branch after this message (a transcript uuid); omit to copy the whole session."
+    )
+    title: str | None = Field(default=None, max_length=500)
+    prompt: Prompt | None = Field(default=None, description="A first prompt for the new session.")
