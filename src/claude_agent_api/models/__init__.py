@@ -2,7 +2,7 @@
 
 from claude_agent_api.models.api_key import ApiKey, KeyScope
 from claude_agent_api.models.base import Base
-from claude_agent_api.models.session import AgentSession, Run, RunStatus, SessionStatus
+from claude_agent_api.models.session import AgentSession, Run, RunEvent, RunStatus, SessionStatus
 from claude_agent_api.models.transcript import SessionTag, TranscriptEntry
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Base",
     "KeyScope",
     "Run",
+    "RunEvent",
     "RunStatus",
     "SessionStatus",
     "SessionTag",

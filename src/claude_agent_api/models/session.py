@@ -93,3 +93,14 @@ class Run(IdMixin, TimestampMixin, Base):
         Index("ix_runs_session_created", "session_id", "created_at"),
         Index("ix_runs_owner_status", "owner_key_id", "status"),
     )
+
+
+class RunEvent(Base):
+    """A run's events, saved when the run ends, so a finished run's stream never depends on the coordination
+    backend's retention (or on Redis being up)."""
+
+    __tablename__ = "run_events"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)

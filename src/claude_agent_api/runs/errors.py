@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claude_agent_api.errors import AppError, Conflict, RateLimitExceeded, ServiceUnavailable
+from claude_agent_api.errors import AppError, Conflict, NotFound, RateLimitExceeded, ServiceUnavailable
 
 
 class CapacityExceeded(ServiceUnavailable):
@@ -26,3 +26,8 @@ class AgentFailed(AppError):
 class NoActiveRun(Conflict):
     code = "NO_ACTIVE_RUN"
     default_message = "Nothing is running in this session."
+
+
+class RunNotFound(NotFound):
+    code = "RUN_NOT_FOUND"
+    default_message = "The session has no such run."

@@ -38,12 +38,13 @@ from claude_agent_api.kit.coordination import CoordinationBackend, LogEntry
 from claude_agent_api.kit.database import SessionFactory
 from claude_agent_api.kit.metrics import Metrics
 from claude_agent_api.kit.workspace import key_workspace
-from claude_agent_api.models import AgentSession
+from claude_agent_api.models import AgentSession, RunStatus
 from claude_agent_api.runs.context import run_context
 from claude_agent_api.runs.control import ControlChannel
 from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded
 from claude_agent_api.runs.outcome import final_status
 from claude_agent_api.runs.recording import existing_session, record_finish, record_running, record_start
+from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import PromptRequest
 from claude_agent_api.sessions.errors import SessionLocked
 
@@ -171,9 +172,14 @@ class RunManager:
 
     # -- executing ------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _stamp(handle: RunHandle, item: Event) -> Event:
+        return {**item, "run_id": handle.run_id, "session_id": handle.session_id}
+
     async def _emit(self, handle: RunHandle, item: Event) -> int:
-        item = {**item, "run_id": handle.run_id, "session_id": handle.session_id}
-        return await self.coordination.append(handle.log, item, ttl=self.settings.event_retention_seconds)
+        return await self.coordination.append(
+            handle.log, self._stamp(handle, item), ttl=self.settings.event_retention_seconds
+        )
 
     async def _keep_lock(self, handle: RunHandle) -> None:
         ttl = self.settings.session_lock_ttl
@@ -244,8 +250,12 @@ class RunManager:
             if error is not None:
                 await self._emit(handle, error)
             if job.committed.is_set():
-                seq = await self.coordination.last_seq(handle.log) + 1  # `done`, appended below by this task only
-                await record_finish(self.session_factory, handle.run_id, handle.session_id, status, outcome, error, seq)
+                logged = [(e.seq, e.data) for e in await self.coordination.read_after(handle.log, 0)]
+                done_seq = (logged[-1][0] if logged else 0) + 1  # this task is the log's only writer
+                logged.append((done_seq, self._stamp(handle, {"type": "done", "status": status.value})))
+                await record_finish(
+                    self.session_factory, handle.run_id, handle.session_id, status, outcome, error, logged
+                )
         except Exception:
             log.exception("run.finish_failed", run_id=handle.run_id)
         finally:
@@ -267,7 +277,16 @@ class RunManager:
     # -- reading ----------------------------------------------------------------------------------------------
 
     async def events(self, handle: RunHandle, after: int = 0) -> AsyncIterator[LogEntry]:
-        """The run's events after ``after``, live, until ``done``."""
+        """The run's events after ``after``, live, until ``done``: from the coordination log while it is kept,
+        from SQL once the run has ended and its log has expired."""
+        if await self.coordination.last_seq(handle.log) == 0:
+            async with self.session_factory() as db:
+                repo = RunRepository(db)
+                run = await repo.get(handle.run_id)
+                if run is not None and RunStatus(run.status).is_final:
+                    for seq, data in await repo.events_after(handle.run_id, after):
+                        yield LogEntry(seq=seq, data=data)
+                    return
         while True:
             entries = await self.coordination.tail(handle.log, after, timeout=30.0)
             for entry in entries:

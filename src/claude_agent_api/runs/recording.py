@@ -31,7 +31,9 @@ def prompt_preview(prompt: str | list[dict[str, Any]]) -> str:
 
 def options_snapshot(request: PromptRequest) -> dict[str, Any]:
     """What the rows keep of a request: no prompt, and names only where values may be secret."""
-    dump = request.model_dump(mode="json", exclude={"prompt", "session_id", "multitask"}, exclude_none=True)
+    dump = request.model_dump(
+        mode="json", exclude={"prompt", "session_id", "multitask", "on_disconnect"}, exclude_none=True
+    )
     for field in ("env", "mcp_servers"):
         if field in dump:
             dump[field] = sorted(dump[field])
@@ -113,8 +115,9 @@ async def record_finish(
     status: RunStatus,
     outcome: RunOutcome,
     error: Event | None,
-    last_seq: int,
+    events: list[tuple[int, Event]],
 ) -> None:
+    """Save the outcome, totals and every event of the run (``done`` included) in one transaction."""
     totals = run_totals(outcome)
     last = outcome.results[-1] if outcome.results else None
     async with unit_of_work(factory) as db:
@@ -130,7 +133,7 @@ async def record_finish(
         run.total_cost_usd = totals.cost
         run.input_tokens = totals.input_tokens
         run.output_tokens = totals.output_tokens
-        run.last_event_seq = last_seq
+        run.last_event_seq = events[-1][0] if events else 0
         run.finished_at = utcnow()
         if session.status not in (SessionStatus.DELETED.value, SessionStatus.EXPIRED.value):
             failed_to_start = status is RunStatus.FAILED and last is None
@@ -144,3 +147,4 @@ async def record_finish(
         session.cache_creation_input_tokens += totals.cache_creation_input_tokens
         session.last_run_id = run_id
         session.last_activity_at = utcnow()
+        await RunRepository(db).add_events(run_id, events)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claude_agent_api.models import Run
+from claude_agent_api.models import Run, RunEvent
 
 
 class RunRepository:
@@ -18,3 +22,16 @@ class RunRepository:
 
     async def get(self, run_id: str) -> Run | None:
         return await self.session.get(Run, run_id)
+
+    async def latest_for_session(self, session_id: str) -> Run | None:
+        query = select(Run).where(Run.session_id == session_id).order_by(Run.created_at.desc(), Run.id.desc()).limit(1)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def add_events(self, run_id: str, events: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        rows = [{"run_id": run_id, "seq": seq, "event": data} for seq, data in events]
+        for start in range(0, len(rows), 1000):
+            await self.session.execute(insert(RunEvent), rows[start : start + 1000])
+
+    async def events_after(self, run_id: str, after: int) -> list[tuple[int, dict[str, Any]]]:
+        query = select(RunEvent.seq, RunEvent.event).where(RunEvent.run_id == run_id, RunEvent.seq > after)
+        return [(seq, event) for seq, event in (await self.session.execute(query.order_by(RunEvent.seq))).all()]

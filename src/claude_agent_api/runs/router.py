@@ -14,18 +14,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from claude_agent_api.auth.dependencies import CurrentKey, RunKey
 from claude_agent_api.dependencies import DbSession, State
-from claude_agent_api.errors import error_response
+from claude_agent_api.errors import RequestValidationFailed, error_response
 from claude_agent_api.kit.http import API_PREFIX
-from claude_agent_api.runs.errors import NoActiveRun
+from claude_agent_api.runs.errors import NoActiveRun, RunNotFound
 from claude_agent_api.runs.events import EVENT_NAMES
 from claude_agent_api.runs.manager import RunHandle, RunManager
+from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import PromptRequest, QueryRequest
 from claude_agent_api.runs.single import QueryResult, collect
 from claude_agent_api.sessions.errors import SessionNotFound
@@ -41,24 +42,27 @@ def _headers(handle: RunHandle) -> dict[str, str]:
     return {"X-Session-ID": handle.session_id, "X-Run-ID": handle.run_id}
 
 
-async def _frames(manager: RunManager, handle: RunHandle) -> AsyncIterator[ServerSentEvent]:
+async def _frames(
+    manager: RunManager, handle: RunHandle, *, after: int = 0, cancel_on_disconnect: bool = False
+) -> AsyncIterator[ServerSentEvent]:
     finished = False
     try:
-        async for entry in manager.events(handle):
+        async for entry in manager.events(handle, after):
             kind = entry.data.get("type", "message")
             finished = kind == "done"
             yield ServerSentEvent(
                 data=json.dumps({"seq": entry.seq, **entry.data}, default=str), event=kind, id=str(entry.seq)
             )
     finally:
-        if not finished:
-            # The client went away: until runs outlive their connection, the run ends with it.
-            manager.cancel(handle.run_id)
+        if not finished and cancel_on_disconnect:
+            manager.cancel(handle.run_id)  # the client went away and asked for its run to end with it
 
 
-def _stream(state: State, handle: RunHandle) -> EventSourceResponse:
+def _stream(
+    state: State, handle: RunHandle, *, after: int = 0, cancel_on_disconnect: bool = False
+) -> EventSourceResponse:
     return EventSourceResponse(
-        _frames(state.run_manager, handle),
+        _frames(state.run_manager, handle, after=after, cancel_on_disconnect=cancel_on_disconnect),
         ping=state.settings.sse_heartbeat_seconds,
         headers={**_headers(handle), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -71,14 +75,17 @@ async def _cancel_on_disconnect(request: Request, manager: RunManager, handle: R
     manager.cancel(handle.run_id)
 
 
-async def _wait(state: State, db: DbSession, request: Request, handle: RunHandle) -> Any:
+async def _wait(state: State, db: DbSession, request: Request, handle: RunHandle, body: PromptRequest) -> Any:
     """Wait for the run to end and answer with one JSON document (502 for the upstream's failures)."""
     await db.commit()  # the run starts once its rows are committed; this route waits for it to end
-    watcher = asyncio.create_task(_cancel_on_disconnect(request, state.run_manager, handle))
+    watcher = None
+    if body.on_disconnect == "cancel":
+        watcher = asyncio.create_task(_cancel_on_disconnect(request, state.run_manager, handle))
     try:
         result = await collect(state.run_manager.events(handle), handle)
     finally:
-        watcher.cancel()
+        if watcher is not None:
+            watcher.cancel()
     if result.error is not None and result.error.code in _UPSTREAM_FAILURES:
         return error_response(
             502,
@@ -103,13 +110,14 @@ _JSON: dict[int | str, dict[str, Any]] = {
     "/query", summary="Start a run and stream its events (SSE)", response_class=EventSourceResponse, responses=_SSE
 )
 async def query(body: QueryRequest, principal: RunKey, state: State, db: DbSession) -> EventSourceResponse:
-    return _stream(state, await state.run_manager.start(principal, body, db, session_id=body.session_id))
+    handle = await state.run_manager.start(principal, body, db, session_id=body.session_id)
+    return _stream(state, handle, cancel_on_disconnect=body.on_disconnect == "cancel")
 
 
 @router.post("/query/single", summary="Run a prompt and return the whole outcome as one JSON document", responses=_JSON)
 async def query_single(body: QueryRequest, principal: RunKey, state: State, db: DbSession, request: Request) -> Any:
     handle = await state.run_manager.start(principal, body, db, session_id=body.session_id)
-    return await _wait(state, db, request, handle)
+    return await _wait(state, db, request, handle, body)
 
 
 @router.post(
@@ -127,7 +135,9 @@ async def resume(
     stream: bool = Query(default=True, description="false: wait and return one JSON document."),
 ) -> Any:
     handle = await state.run_manager.start(principal, body, db, session_id=session_id)
-    return _stream(state, handle) if stream else await _wait(state, db, request, handle)
+    if stream:
+        return _stream(state, handle, cancel_on_disconnect=body.on_disconnect == "cancel")
+    return await _wait(state, db, request, handle, body)
 
 
 class InterruptResult(BaseModel):
@@ -150,3 +160,32 @@ async def interrupt(session_id: str, principal: CurrentKey, state: State, db: Db
         raise NoActiveRun(details={"session_id": session_id})
     stopped = await state.run_manager.interrupt_session(session_id)
     return InterruptResult(session_id=session_id, run_id=run_id, stopped=stopped)
+
+
+@router.get(
+    "/sessions/{session_id}/stream",
+    summary="Rejoin the current or last run's events (after Last-Event-ID or ?after=), from any instance",
+    response_class=EventSourceResponse,
+    responses=_SSE,
+)
+async def rejoin(
+    session_id: str,
+    principal: CurrentKey,
+    state: State,
+    db: DbSession,
+    after: int | None = Query(default=None, ge=0, description="Replay the events after this sequence number."),
+    run_id: str | None = Query(default=None, description="A specific run of the session (default: the latest)."),
+    last_event_id: str | None = Header(default=None, description="Standard SSE reconnection header; wins over ?after."),
+) -> EventSourceResponse:
+    if await SessionRepository(db).get_owned(session_id, principal.key_id) is None:
+        raise SessionNotFound()
+    run = await RunRepository(db).get(run_id) if run_id else await RunRepository(db).latest_for_session(session_id)
+    if run is None or run.session_id != session_id:
+        raise RunNotFound(details={"session_id": session_id})
+    position = after or 0
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise RequestValidationFailed.for_field(["header", "Last-Event-ID"], "must be an event sequence number")
+        position = int(last_event_id)
+    handle = RunHandle(run_id=run.id, session_id=session_id, created_session=False)
+    return _stream(state, handle, after=position)

@@ -211,6 +211,7 @@ Prompt = (
     | Annotated[list[ContentBlock], Field(min_length=1, max_length=100)]
 )
 Multitask = Literal["reject", "interrupt", "enqueue"]
+OnDisconnect = Literal["continue", "cancel"]
 
 
 class PromptRequest(RunOptions):
@@ -221,6 +222,12 @@ class PromptRequest(RunOptions):
         default="reject",
         description="When the session is already running a prompt: `reject` (409 SESSION_LOCKED with Retry-After), "
         "`interrupt` (stop the running one, then start) or `enqueue` (start when the running one ends).",
+    )
+
+    on_disconnect: OnDisconnect = Field(
+        default="continue",
+        description="`continue`: the run goes on when the client disconnects (rejoin with GET /sessions/{id}/stream); "
+        "`cancel`: a disconnect stops it.",
     )
 
     def prompt_input(self) -> str | list[dict[str, Any]]:
