@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,9 @@ from claude_agent_api.kit.middleware import BodySizeLimitMiddleware, RequestCont
 from claude_agent_api.ops.router import metrics_router
 from claude_agent_api.ops.router import router as ops_router
 from claude_agent_api.runs.router import router as runs_router
+from claude_agent_api.sessions.expiry import run_sweeper
+from claude_agent_api.sessions.messages import router as messages_router
+from claude_agent_api.sessions.router import router as sessions_router
 from claude_agent_api.state import AppState
 
 
@@ -30,9 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await AppState.start(settings, metrics)
         app.state.caa = state
+        sweeper = asyncio.create_task(run_sweeper(state), name="session-expiry-sweeper")
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             await state.aclose()
 
     app = FastAPI(
@@ -43,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_exception_handlers(app)
     # Each router carries its full path (API_PREFIX included) so route templates are complete for metrics.
-    for router in (ops_router, keys_router, runs_router, metrics_router):
+    for router in (ops_router, keys_router, sessions_router, messages_router, runs_router, metrics_router):
         app.include_router(router)
 
     # Added last = outermost: the request context wraps everything, CORS answers preflights early.

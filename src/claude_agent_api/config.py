@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     event_retention_seconds: int = Field(default=3600, ge=10)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
+    approval_timeout_seconds: float = Field(
+        default=600.0, ge=1, le=86400, description="An unanswered approval or question is denied after this."
+    )
+
     # Sessions.
     session_idle_expiry_seconds: int | None = Field(
         default=None, ge=60, description="Sessions idle longer than this expire (410); unset = never."

@@ -16,19 +16,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient, ResultMessage, SystemMessage
+from claude_agent_sdk import (
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    PermissionResultAllow,
+    PermissionResultDeny,
+    ResultMessage,
+    SystemMessage,
+    ToolPermissionContext,
+)
+from claude_agent_sdk.types import CanUseToolShadowedWarning
 
 from claude_agent_api.agent.translate import Event, mark_missing_structured_output, translate
+
+# can_use_tool is always set (it is what offers AskUserQuestion and asks humans about tools); under
+# bypassPermissions or whole-tool allow rules the SDK warns that it is shadowed for those tools, which is intended.
+warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
 
 Emit = Callable[[Event], Awaitable[None]]
 Prompt = str | list[dict[str, Any]]
 Work = Callable[[ClaudeSDKClient], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class PermissionAsk:
+    """The CLI asks whether a tool may run (or, for ``AskUserQuestion``, what the user answers)."""
+
+    tool_name: str
+    input: dict[str, Any]
+    tool_use_id: str | None
+    agent_id: str | None
+    suggestions: list[dict[str, Any]]
+    title: str | None = None
+    description: str | None = None
+    decision_reason: str | None = None
+    blocked_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allow: bool
+    updated_input: dict[str, Any] | None = None
+    message: str = ""
+    interrupt: bool = False
+
+
+Approver = Callable[[PermissionAsk], Awaitable[Decision]]
 
 
 @dataclass
@@ -52,7 +92,9 @@ async def _prompt_stream(blocks: list[dict[str, Any]], session_id: str) -> Async
 class AgentClient:
     def __init__(self, options: ClaudeAgentOptions, *, session_id: str, fingerprint: str) -> None:
         self.stderr: deque[str] = deque(maxlen=40)  # the CLI's last words, for errors that say why
-        self.options = dataclasses.replace(options, stderr=self.stderr.append)
+        # Always set: it is what offers AskUserQuestion to the model, and what asks a human about tools.
+        self.options = dataclasses.replace(options, stderr=self.stderr.append, can_use_tool=self._can_use_tool)
+        self.approver: Approver | None = None  # set by the run that is using the agent
         self.session_id = session_id
         self.fingerprint = fingerprint
         self.model = options.model
@@ -103,6 +145,38 @@ class AgentClient:
         await self._work.put((work, result))
         return await result
 
+    async def _can_use_tool(
+        self, tool_name: str, tool_input: dict[str, Any], context: ToolPermissionContext
+    ) -> PermissionResultAllow | PermissionResultDeny:
+        approver = self.approver
+        if approver is None:
+            return PermissionResultDeny(message="No one is attending this session to approve tools.")
+        ask = PermissionAsk(
+            tool_name=tool_name,
+            input=tool_input,
+            tool_use_id=context.tool_use_id,
+            agent_id=context.agent_id,
+            suggestions=[s.to_dict() for s in context.suggestions],
+            title=context.title,
+            description=context.description,
+            decision_reason=context.decision_reason,
+            blocked_path=context.blocked_path,
+        )
+        decision = await approver(ask)
+        if decision.allow:
+            return PermissionResultAllow(updated_input=decision.updated_input)
+        return PermissionResultDeny(message=decision.message or "Denied.", interrupt=decision.interrupt)
+
+    async def set_permission_mode(self, mode: str) -> None:
+        if self._client is not None:
+            await self._client.set_permission_mode(mode)  # type: ignore[arg-type]
+            self.permission_mode = mode
+
+    async def set_model(self, model: str) -> None:
+        if self._client is not None:
+            await self._client.set_model(model)
+            self.model = model
+
     async def interrupt(self) -> None:
         """Ask the CLI to stop the current turn (it ends with an ``error_during_execution`` result)."""
         if self._client is not None:
@@ -122,7 +196,14 @@ class AgentClient:
             await self._task
 
     async def turn(
-        self, prompt: Prompt, emit: Emit, *, workspace: Path, model: str | None, mode: str | None
+        self,
+        prompt: Prompt,
+        emit: Emit,
+        *,
+        workspace: Path,
+        model: str | None,
+        mode: str | None,
+        approver: Approver | None = None,
     ) -> RunOutcome:
         structured = self.options.output_format is not None
         relative_cwd = _relative_to(workspace)
@@ -159,7 +240,11 @@ class AgentClient:
                     break
             return outcome
 
-        result: RunOutcome = await self.call(work)
+        self.approver = approver
+        try:
+            result: RunOutcome = await self.call(work)
+        finally:
+            self.approver = None
         return result
 
 

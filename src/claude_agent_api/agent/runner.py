@@ -24,7 +24,8 @@ from pathlib import Path
 import structlog
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKError, CLIConnectionError, ProcessError
 
-from claude_agent_api.agent.client import AgentClient, Emit, Prompt, RunOutcome
+from claude_agent_api.agent.client import AgentClient, Approver, Decision, Emit, PermissionAsk, Prompt, RunOutcome
+from claude_agent_api.agent.store import SqlSessionStore
 from claude_agent_api.agent.translate import Event
 from claude_agent_api.config import Settings
 from claude_agent_api.kit.logging import redactor
@@ -34,7 +35,18 @@ from claude_agent_api.kit.workspace import CliDirs
 log = structlog.get_logger("claude_agent_api.agent")
 AgentOptions = ClaudeAgentOptions  # for type hints elsewhere: only this package imports the SDK
 
-__all__ = ["AgentOptions", "AgentRunner", "Emit", "Prompt", "RunOutcome", "TurnSpec", "base_env"]
+__all__ = [
+    "AgentOptions",
+    "AgentRunner",
+    "Approver",
+    "Decision",
+    "Emit",
+    "PermissionAsk",
+    "Prompt",
+    "RunOutcome",
+    "TurnSpec",
+    "base_env",
+]
 
 
 def base_env(settings: Settings, dirs: CliDirs) -> dict[str, str]:
@@ -74,14 +86,16 @@ class TurnSpec:
     prompt: Prompt
     workspace: Path
     last_run_id: str | None  # the session's previous run (None for a new session)
+    approver: Approver | None = None  # asked when the CLI wants a tool approved or a question answered
 
 
 class AgentRunner:
     """The one seam to ``claude_agent_sdk`` for running turns; owns the warm agents of this instance."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, store: SqlSessionStore) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.store = store
         self._idle: OrderedDict[str, AgentClient] = OrderedDict()
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self._busy: dict[str, AgentClient] = {}
@@ -94,6 +108,9 @@ class AgentRunner:
         agent = await self._take_warm(spec)
         if agent is None:
             options = spec.options
+            if not options.enable_file_checkpointing:  # the SDK refuses a store with file checkpointing
+                # Every entry is mirrored to SQL as it is written, so any instance can resume from it.
+                options = dataclasses.replace(options, session_store=self.store, session_store_flush="eager")
             if self.settings.agent_cli_path is not None:
                 options = dataclasses.replace(options, cli_path=self.settings.agent_cli_path)
             agent = AgentClient(options, session_id=spec.session_id, fingerprint=spec.fingerprint)
@@ -113,6 +130,7 @@ class AgentRunner:
                 workspace=spec.workspace,
                 model=spec.options.model,
                 mode=spec.options.permission_mode,
+                approver=spec.approver,
             )
         except asyncio.CancelledError:
             await asyncio.shield(agent.close())
@@ -163,6 +181,17 @@ class AgentRunner:
             return False
         with contextlib.suppress(Exception):
             await agent.interrupt()
+        return True
+
+    async def control(self, session_id: str, *, permission_mode: str | None, model: str | None) -> bool:
+        """Change the permission mode and/or model of the session's running turn on this instance."""
+        agent = self._busy.get(session_id)
+        if agent is None:
+            return False
+        if permission_mode:
+            await agent.set_permission_mode(permission_mode)
+        if model:
+            await agent.set_model(model)
         return True
 
     async def release(self, session_id: str) -> None:

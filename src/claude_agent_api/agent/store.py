@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from claude_agent_sdk import SessionStore
+from claude_agent_sdk import SessionStore, fork_session_via_store
 from claude_agent_sdk.types import SessionKey, SessionListSubkeysKey, SessionStoreEntry, SessionStoreListEntry
 
 from claude_agent_api.kit.database import SessionFactory, unit_of_work
@@ -71,3 +71,19 @@ class SqlSessionStore(SessionStore):
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
         async with unit_of_work(self.session_factory) as db:
             return await TranscriptRepository(db).list_subpaths(key["session_id"])
+
+
+async def fork_transcript(
+    store: SqlSessionStore, session_id: str, *, directory: str, up_to_message_id: str | None, title: str | None
+) -> str:
+    """Copy a session's transcript (up to a message, inclusive) into a new session; returns the new id.
+
+    Raises ``LookupError`` when the session has no transcript, ``ValueError`` for an unknown message.
+    """
+    try:
+        result = await fork_session_via_store(
+            store, session_id, directory=directory, up_to_message_id=up_to_message_id, title=title
+        )
+    except FileNotFoundError as exc:
+        raise LookupError(str(exc)) from exc
+    return result.session_id

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from claude_agent_api.agent.options import build_options, validate_paths
 from claude_agent_api.agent.runner import AgentOptions, AgentRunner, RunOutcome, TurnSpec
+from claude_agent_api.agent.store import SqlSessionStore
 from claude_agent_api.agent.translate import Event
 from claude_agent_api.auth.service import Principal
 from claude_agent_api.config import Settings
@@ -82,7 +83,17 @@ def lock_name(session_id: str) -> str:
 def fingerprint(request: PromptRequest, cwd: str) -> str:
     """What must be equal for a warm agent to serve the next turn (model and permission mode can change)."""
     snapshot = request.model_dump(
-        mode="json", exclude={"prompt", "session_id", "multitask", "model", "permission_mode"}, exclude_none=True
+        mode="json",
+        exclude={
+            "prompt",
+            "session_id",
+            "multitask",
+            "model",
+            "permission_mode",
+            "on_disconnect",
+            "approval_timeout_seconds",
+        },
+        exclude_none=True,
     )
     return hashlib.sha256(json.dumps([snapshot, cwd], sort_keys=True).encode()).hexdigest()
 
@@ -99,7 +110,8 @@ class RunManager:
         self.session_factory = session_factory
         self.coordination = coordination
         self.metrics = metrics
-        self.runner = AgentRunner(settings, metrics)
+        self.store = SqlSessionStore(session_factory)
+        self.runner = AgentRunner(settings, metrics, self.store)
         self.control = ControlChannel(coordination, self._on_control)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sessions: dict[str, str] = {}  # session id -> run id, for runs held by this instance

@@ -19,6 +19,7 @@ from claude_agent_api.runs.outcome import run_totals
 from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import PromptRequest
 from claude_agent_api.sessions.errors import SessionNotFound
+from claude_agent_api.sessions.expiry import ensure_not_expired
 from claude_agent_api.sessions.repository import SessionRepository
 
 
@@ -32,7 +33,9 @@ def prompt_preview(prompt: str | list[dict[str, Any]]) -> str:
 def options_snapshot(request: PromptRequest) -> dict[str, Any]:
     """What the rows keep of a request: no prompt, and names only where values may be secret."""
     dump = request.model_dump(
-        mode="json", exclude={"prompt", "session_id", "multitask", "on_disconnect"}, exclude_none=True
+        mode="json",
+        exclude={"prompt", "session_id", "multitask", "on_disconnect", "approval_timeout_seconds"},
+        exclude_none=True,
     )
     for field in ("env", "mcp_servers"):
         if field in dump:
@@ -48,7 +51,7 @@ async def existing_session(
     existing = await SessionRepository(db).get_owned(session_id, principal.key_id)
     if existing is None:
         raise SessionNotFound()
-    # EXPIRY-HOOK
+    ensure_not_expired(existing, settings)
     if cwd is not None and cwd.strip("/") != existing.cwd:
         raise RequestValidationFailed.for_field("cwd", "a session keeps the working directory it started in")
     return existing

@@ -27,10 +27,13 @@ from claude_agent_api.runs.errors import NoActiveRun, RunNotFound
 from claude_agent_api.runs.events import EVENT_NAMES
 from claude_agent_api.runs.manager import RunHandle, RunManager
 from claude_agent_api.runs.repository import RunRepository
-from claude_agent_api.runs.schemas import PromptRequest, QueryRequest
+from claude_agent_api.runs.schemas import ForkRequest, PromptRequest, QueryRequest
 from claude_agent_api.runs.single import QueryResult, collect
 from claude_agent_api.sessions.errors import SessionNotFound
+from claude_agent_api.sessions.forks import fork_session
 from claude_agent_api.sessions.repository import SessionRepository
+from claude_agent_api.sessions.schemas import SessionRead
+from claude_agent_api.sessions.service import SessionService
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 
@@ -189,3 +192,37 @@ async def rejoin(
         position = int(last_event_id)
     handle = RunHandle(run_id=run.id, session_id=session_id, created_session=False)
     return _stream(state, handle, after=position)
+
+
+@router.post(
+    "/sessions/{session_id}/fork",
+    status_code=201,
+    summary="Branch a session (optionally at a message) into a new one; with a prompt, also run it",
+    responses={201: {"model": SessionRead}, 409: {"description": "NOTHING_TO_FORK"}, **_SSE},
+)
+async def fork(
+    session_id: str,
+    body: ForkRequest,
+    principal: RunKey,
+    state: State,
+    db: DbSession,
+    request: Request,
+    stream: bool = Query(default=True, description="With a prompt: false waits and returns one JSON document."),
+) -> Any:
+    row = await fork_session(
+        db,
+        state.settings,
+        state.run_manager.store,
+        principal.key_id,
+        session_id,
+        message_id=body.message_id,
+        title=body.title,
+    )
+    if body.prompt is None:
+        read = SessionService(db, state.settings).to_read(row)
+        return JSONResponse(read.model_dump(mode="json"), status_code=201, headers={"X-Session-ID": row.id})
+    prompt = PromptRequest.model_validate(body.model_dump(exclude={"message_id", "title"}, exclude_unset=True))
+    handle = await state.run_manager.start(principal, prompt, db, session_id=row.id)
+    if stream:
+        return _stream(state, handle, cancel_on_disconnect=prompt.on_disconnect == "cancel")
+    return await _wait(state, db, request, handle, prompt)

@@ -230,6 +230,14 @@ class PromptRequest(RunOptions):
         "`cancel`: a disconnect stops it.",
     )
 
+    approval_timeout_seconds: float | None = Field(
+        default=None,
+        ge=1,
+        le=86400,
+        description="How long a tool approval or a question waits for an answer before it counts as denied "
+        "(default: the server's setting).",
+    )
+
     def prompt_input(self) -> str | list[dict[str, Any]]:
         """The prompt as the Anthropic ``content`` of a user message (text, or a list of blocks)."""
         if isinstance(self.prompt, str):
