@@ -18,6 +18,7 @@ from claude_agent_api.kit.metrics import Metrics
 from claude_agent_api.kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from claude_agent_api.ops.router import metrics_router
 from claude_agent_api.ops.router import router as ops_router
+from claude_agent_api.runs.interaction import router as interaction_router
 from claude_agent_api.runs.router import router as runs_router
 from claude_agent_api.sessions.expiry import run_sweeper
 from claude_agent_api.sessions.messages import router as messages_router
@@ -50,7 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_exception_handlers(app)
     # Each router carries its full path (API_PREFIX included) so route templates are complete for metrics.
-    for router in (ops_router, keys_router, sessions_router, messages_router, runs_router, metrics_router):
+    routers = (
+        ops_router,
+        keys_router,
+        sessions_router,
+        messages_router,
+        runs_router,
+        interaction_router,
+        metrics_router,
+    )
+    for router in routers:
         app.include_router(router)
 
     # Added last = outermost: the request context wraps everything, CORS answers preflights early.

@@ -10,6 +10,10 @@ Event names, in the order a run emits them:
   (task progress of background subagents, for example).
 - ``partial`` — a token-level stream delta (only when ``include_partial_messages`` is set).
 - ``todo`` — the agent's task list, whole, each time TodoWrite is used.
+- ``permission_request`` — the agent wants to use a tool and waits for an answer (request id, tool, input,
+  suggestions, ``expires_at``); answer with ``POST /sessions/{id}/permissions/{request_id}``.
+- ``question`` — the agent asks the user (``AskUserQuestion``: questions with options); answer with
+  ``POST /sessions/{id}/answer``.
 - ``result`` — the outcome of a turn: subtype, ``stop_reason`` (``end_turn``, ``max_turns_reached``,
   ``budget_exceeded``, ``structured_output_missing``, ``error``…), usage, model usage, cost, result text,
   structured output. A run with background subagents can have more than one.
@@ -109,6 +113,32 @@ class TodoEvent(_Event):
     parent_tool_use_id: str | None = None
 
 
+class PermissionRequestEvent(_Event):
+    type: Literal["permission_request"]
+    request_id: str = Field(description="Answer with POST /sessions/{id}/permissions/{request_id}.")
+    tool_name: str
+    input: dict[str, Any]
+    suggestions: list[dict[str, Any]] = []
+    tool_use_id: str | None = None
+    agent_id: str | None = Field(default=None, description="Set when a subagent asks.")
+    title: str | None = None
+    description: str | None = None
+    decision_reason: str | None = None
+    blocked_path: str | None = None
+    expires_at: str = Field(description="No answer by then is a deny.")
+
+
+class QuestionEvent(_Event):
+    type: Literal["question"]
+    question_id: str = Field(description="Answer with POST /sessions/{id}/answer.")
+    questions: list[dict[str, Any]] = Field(
+        description="Each: question, header, options (label, description), multiSelect."
+    )
+    tool_use_id: str | None = None
+    agent_id: str | None = None
+    expires_at: str
+
+
 class ResultEvent(_Event):
     type: Literal["result"]
     subtype: str
@@ -142,7 +172,15 @@ class DoneEvent(_Event):
 
 
 RunEvent = Annotated[
-    InitEvent | MessageEvent | PartialEvent | TodoEvent | ResultEvent | ErrorEvent | DoneEvent,
+    InitEvent
+    | MessageEvent
+    | PartialEvent
+    | TodoEvent
+    | PermissionRequestEvent
+    | QuestionEvent
+    | ResultEvent
+    | ErrorEvent
+    | DoneEvent,
     Field(discriminator="type"),
 ]
-EVENT_NAMES = ("init", "message", "partial", "todo", "result", "error", "done")
+EVENT_NAMES = ("init", "message", "partial", "todo", "permission_request", "question", "result", "error", "done")

@@ -40,6 +40,7 @@ from claude_agent_api.kit.database import SessionFactory
 from claude_agent_api.kit.metrics import Metrics
 from claude_agent_api.kit.workspace import key_workspace
 from claude_agent_api.models import AgentSession, RunStatus
+from claude_agent_api.runs.approvals import Approvals
 from claude_agent_api.runs.context import run_context
 from claude_agent_api.runs.control import ControlChannel
 from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded
@@ -113,6 +114,7 @@ class RunManager:
         self.store = SqlSessionStore(session_factory)
         self.runner = AgentRunner(settings, metrics, self.store)
         self.control = ControlChannel(coordination, self._on_control)
+        self.approvals = Approvals(coordination, self.control.publish, session_factory)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sessions: dict[str, str] = {}  # session id -> run id, for runs held by this instance
         self._per_key: Counter[str] = Counter()
@@ -239,6 +241,12 @@ class RunManager:
                 prompt=job.request.prompt_input(),
                 workspace=job.workspace,
                 last_run_id=last_run_id,
+                approver=self.approvals.approver(
+                    handle.run_id,
+                    handle.session_id,
+                    emit,
+                    job.request.approval_timeout_seconds or self.settings.approval_timeout_seconds,
+                ),
             )
             outcome = await self.runner.run(spec, emit)
         except asyncio.CancelledError:
@@ -358,6 +366,32 @@ class RunManager:
             await self._interrupt_local(run_id)
         elif action == "release" and isinstance(session_id := message.get("session_id"), str):
             await self.runner.release(session_id)
+        elif action == "answer":
+            self.approvals.resolve(message)
+        elif action == "control" and isinstance(session_id := message.get("session_id"), str):
+            mode, model = message.get("permission_mode"), message.get("model")
+            if await self.runner.control(session_id, permission_mode=mode, model=model):
+                ack = {"permission_mode": mode, "model": model, "instance_id": self.settings.instance_id}
+                await self.coordination.set_value(f"ack:{message['ack_id']}", json.dumps(ack), ttl=60)
+
+    async def control_session(self, session_id: str, *, permission_mode: str | None, model: str | None) -> bool:
+        """Change the running session's permission mode and/or model wherever it runs; True once applied."""
+        ack_id = str(uuid.uuid4())
+        await self.control.publish(
+            {
+                "action": "control",
+                "session_id": session_id,
+                "permission_mode": permission_mode,
+                "model": model,
+                "ack_id": ack_id,
+            }
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if await self.coordination.get_value(f"ack:{ack_id}") is not None:
+                return True
+            await asyncio.sleep(0.02)
+        return False
 
     async def startup(self) -> None:
         await self.control.start()

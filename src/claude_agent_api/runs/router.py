@@ -16,14 +16,13 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from claude_agent_api.auth.dependencies import CurrentKey, RunKey
 from claude_agent_api.dependencies import DbSession, State
 from claude_agent_api.errors import RequestValidationFailed, error_response
 from claude_agent_api.kit.http import API_PREFIX
-from claude_agent_api.runs.errors import NoActiveRun, RunNotFound
+from claude_agent_api.runs.errors import RunNotFound
 from claude_agent_api.runs.events import EVENT_NAMES
 from claude_agent_api.runs.manager import RunHandle, RunManager
 from claude_agent_api.runs.repository import RunRepository
@@ -141,28 +140,6 @@ async def resume(
     if stream:
         return _stream(state, handle, cancel_on_disconnect=body.on_disconnect == "cancel")
     return await _wait(state, db, request, handle, body)
-
-
-class InterruptResult(BaseModel):
-    session_id: str
-    run_id: str
-    stopped: bool = Field(description="The run had ended when this answer was sent.")
-
-
-@router.post(
-    "/sessions/{session_id}/interrupt",
-    response_model=InterruptResult,
-    summary="Stop the session's running prompt, on whichever instance runs it",
-    responses={409: {"description": "NO_ACTIVE_RUN: nothing is running in this session."}},
-)
-async def interrupt(session_id: str, principal: CurrentKey, state: State, db: DbSession) -> InterruptResult:
-    if await SessionRepository(db).get_owned(session_id, principal.key_id) is None:
-        raise SessionNotFound()
-    run_id = await state.run_manager.running_run(session_id)
-    if run_id is None:
-        raise NoActiveRun(details={"session_id": session_id})
-    stopped = await state.run_manager.interrupt_session(session_id)
-    return InterruptResult(session_id=session_id, run_id=run_id, stopped=stopped)
 
 
 @router.get(

@@ -1,0 +1,146 @@
+"""Talking to a running agent: interrupt it, answer its tool approvals and questions, change its permission mode
+or model. Each works from any instance (the request is routed to the one that holds the run) and only for the
+caller's own sessions (404 ``SESSION_NOT_FOUND`` otherwise)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from claude_agent_api.agent.runner import Decision
+from claude_agent_api.auth.dependencies import CurrentKey
+from claude_agent_api.dependencies import DbSession, State
+from claude_agent_api.errors import RequestValidationFailed, ServiceUnavailable
+from claude_agent_api.kit.http import API_PREFIX
+from claude_agent_api.runs.errors import NoActiveRun
+from claude_agent_api.sessions.errors import SessionNotFound
+from claude_agent_api.sessions.repository import SessionRepository
+
+router = APIRouter(prefix=f"{API_PREFIX}/sessions/{{session_id}}", tags=["runs"])
+_RUNNING: dict[int | str, dict[str, Any]] = {409: {"description": "NO_ACTIVE_RUN / APPROVAL_ALREADY_ANSWERED"}}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InterruptResult(BaseModel):
+    session_id: str
+    run_id: str
+    stopped: bool = Field(description="The run had ended when this answer was sent.")
+
+
+class PermissionAnswer(_Strict):
+    decision: Literal["allow", "deny"]
+    updated_input: dict[str, Any] | None = Field(default=None, description="With allow: run the tool with this input.")
+    message: str | None = Field(default=None, max_length=4000, description="With deny: what the agent is told.")
+    interrupt: bool = Field(default=False, description="With deny: also stop the run.")
+
+
+class QuestionAnswer(_Strict):
+    question_id: str
+    answers: dict[str, str] = Field(
+        description="The chosen label (or free text) per question, keyed by the question's text; "
+        "several labels of a multi-select question are joined with ', '."
+    )
+
+
+class AnswerResult(BaseModel):
+    session_id: str
+    request_id: str
+    decision: Literal["allow", "deny", "answered"]
+
+
+class ControlRequest(_Strict):
+    permission_mode: Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk"] | None = None
+    model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:\-\[\]]{1,100}$")
+
+    @model_validator(mode="after")
+    def _something(self) -> ControlRequest:
+        if self.permission_mode is None and self.model is None:
+            raise ValueError("give permission_mode and/or model")
+        return self
+
+
+class ControlResult(BaseModel):
+    session_id: str
+    run_id: str
+    permission_mode: str | None
+    model: str | None
+
+
+async def _owned(db: DbSession, session_id: str, key_id: str) -> None:
+    if await SessionRepository(db).get_owned(session_id, key_id) is None:
+        raise SessionNotFound()
+
+
+@router.post("/interrupt", response_model=InterruptResult, responses=_RUNNING, summary="Stop the running prompt")
+async def interrupt(session_id: str, principal: CurrentKey, state: State, db: DbSession) -> InterruptResult:
+    await _owned(db, session_id, principal.key_id)
+    run_id = await state.run_manager.running_run(session_id)
+    if run_id is None:
+        raise NoActiveRun(details={"session_id": session_id})
+    stopped = await state.run_manager.interrupt_session(session_id)
+    return InterruptResult(session_id=session_id, run_id=run_id, stopped=stopped)
+
+
+@router.post(
+    "/permissions/{request_id}",
+    response_model=AnswerResult,
+    responses={404: {"description": "APPROVAL_NOT_FOUND"}, **_RUNNING},
+    summary="Allow or deny a tool the agent asked to use",
+)
+async def answer_permission(
+    session_id: str, request_id: str, body: PermissionAnswer, principal: CurrentKey, state: State, db: DbSession
+) -> AnswerResult:
+    await _owned(db, session_id, principal.key_id)
+    allow = body.decision == "allow"
+    decision = Decision(
+        allow=allow,
+        updated_input=body.updated_input if allow else None,
+        message=body.message or ("" if allow else "The user denied this tool use."),
+        interrupt=body.interrupt and not allow,
+    )
+    await state.run_manager.approvals.answer(session_id, request_id, "permission", decision)
+    return AnswerResult(session_id=session_id, request_id=request_id, decision=body.decision)
+
+
+@router.post(
+    "/answer",
+    response_model=AnswerResult,
+    responses={404: {"description": "APPROVAL_NOT_FOUND"}, **_RUNNING},
+    summary="Answer the agent's question (AskUserQuestion)",
+)
+async def answer_question(
+    session_id: str, body: QuestionAnswer, principal: CurrentKey, state: State, db: DbSession
+) -> AnswerResult:
+    await _owned(db, session_id, principal.key_id)
+    approvals = state.run_manager.approvals
+    original = (await approvals.pending(session_id, body.question_id, "question"))["input"]
+    asked = {q.get("question") for q in original.get("questions", []) if isinstance(q, dict)}
+    unknown = sorted(set(body.answers) - asked)
+    if unknown:
+        raise RequestValidationFailed.for_field(["answers", unknown[0]], "not one of the questions asked")
+    decision = Decision(allow=True, updated_input={**original, "answers": body.answers})
+    await approvals.answer(session_id, body.question_id, "question", decision)
+    return AnswerResult(session_id=session_id, request_id=body.question_id, decision="answered")
+
+
+@router.post(
+    "/control",
+    response_model=ControlResult,
+    responses=_RUNNING,
+    summary="Change the permission mode or the model of the running prompt",
+)
+async def control(
+    session_id: str, body: ControlRequest, principal: CurrentKey, state: State, db: DbSession
+) -> ControlResult:
+    await _owned(db, session_id, principal.key_id)
+    run_id = await state.run_manager.running_run(session_id)
+    if run_id is None:
+        raise NoActiveRun(details={"session_id": session_id})
+    if not await state.run_manager.control_session(session_id, permission_mode=body.permission_mode, model=body.model):
+        raise ServiceUnavailable("The instance running this session did not acknowledge the change.")
+    return ControlResult(session_id=session_id, run_id=run_id, permission_mode=body.permission_mode, model=body.model)
