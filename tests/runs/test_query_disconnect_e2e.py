@@ -29,7 +29,12 @@ async def test_disconnecting_with_on_disconnect_cancel_ends_the_run_and_its_proc
     live: LiveServer, live_key: str, model_server: Any
 ) -> None:
     steps = [
-        {"tool_use": {"name": "Bash", "input": {"command": "sleep 30 && echo late", "description": "wait"}}},
+        {
+            "tool_use": {
+                "name": "Bash",
+                "input": {"command": "python3 -c 'import time; time.sleep(30)'", "description": "wait"},
+            }
+        },
         "late",
     ]
     run_id = None
@@ -49,7 +54,10 @@ async def test_disconnecting_with_on_disconnect_cancel_ends_the_run_and_its_proc
         run_id = response.headers["X-Run-ID"]
         async for line in response.aiter_lines():
             if line.startswith("event: message"):
-                working = cli_processes(live.settings.data_dir)
+                for _ in range(50):  # until the tool's own process runs
+                    if working := cli_processes(live.settings.data_dir, "time.sleep(30)"):
+                        break
+                    await asyncio.sleep(0.1)
                 break  # the agent is working: hang up
     assert working, "no agent process was running when the client hung up"
 
@@ -61,7 +69,7 @@ async def test_disconnecting_with_on_disconnect_cancel_ends_the_run_and_its_proc
     assert await wait_for(finished), "the run was not ended by the disconnect"
 
     async def no_processes() -> bool:
-        return cli_processes(live.settings.data_dir) == []
+        return cli_processes(live.settings.data_dir) == []  # neither the tool nor the CLI
 
     assert await wait_for(no_processes), cli_processes(live.settings.data_dir)
 

@@ -16,7 +16,9 @@ from tests.support.live import LiveServer, parse_sse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-SLOW = [{"tool_use": {"name": "Bash", "input": {"command": "sleep 20 && echo late", "description": "slow"}}}, "late"]
+# A tool that runs for 20 s (the CLI refuses `sleep N && …` forms itself).
+SLOW_COMMAND = "python3 -c 'import time; time.sleep(20)'"
+SLOW = [{"tool_use": {"name": "Bash", "input": {"command": SLOW_COMMAND, "description": "slow"}}}, "late"]
 
 
 def metric(text: str, name: str, label: str) -> float:
