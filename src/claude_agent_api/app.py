@@ -20,6 +20,7 @@ from claude_agent_api.ops.router import metrics_router
 from claude_agent_api.ops.router import router as ops_router
 from claude_agent_api.runs.interaction import router as interaction_router
 from claude_agent_api.runs.router import router as runs_router
+from claude_agent_api.runs.websocket import router as websocket_router
 from claude_agent_api.sessions.expiry import run_sweeper
 from claude_agent_api.sessions.messages import router as messages_router
 from claude_agent_api.sessions.router import router as sessions_router
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         messages_router,
         runs_router,
         interaction_router,
+        websocket_router,
         metrics_router,
     )
     for router in routers:

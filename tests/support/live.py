@@ -29,7 +29,13 @@ class LiveServer:
         self.settings = settings
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, log_config=None, lifespan="on", proxy_headers=False, ws="none"
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,
+            ws="websockets-sansio",
         )
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None

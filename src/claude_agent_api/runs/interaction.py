@@ -8,15 +8,18 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from claude_agent_api.agent.runner import Decision
 from claude_agent_api.auth.dependencies import CurrentKey
+from claude_agent_api.auth.service import Principal
 from claude_agent_api.dependencies import DbSession, State
 from claude_agent_api.errors import RequestValidationFailed, ServiceUnavailable
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.runs.errors import NoActiveRun
 from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.repository import SessionRepository
+from claude_agent_api.state import AppState
 
 router = APIRouter(prefix=f"{API_PREFIX}/sessions/{{session_id}}", tags=["runs"])
 _RUNNING: dict[int | str, dict[str, Any]] = {409: {"description": "NO_ACTIVE_RUN / APPROVAL_ALREADY_ANSWERED"}}
@@ -71,13 +74,15 @@ class ControlResult(BaseModel):
     model: str | None
 
 
-async def _owned(db: DbSession, session_id: str, key_id: str) -> None:
+async def _owned(db: AsyncSession, session_id: str, key_id: str) -> None:
     if await SessionRepository(db).get_owned(session_id, key_id) is None:
         raise SessionNotFound()
 
 
-@router.post("/interrupt", response_model=InterruptResult, responses=_RUNNING, summary="Stop the running prompt")
-async def interrupt(session_id: str, principal: CurrentKey, state: State, db: DbSession) -> InterruptResult:
+# The actions, shared by these routes and the WebSocket commands.
+
+
+async def interrupt_run(state: AppState, db: AsyncSession, principal: Principal, session_id: str) -> InterruptResult:
     await _owned(db, session_id, principal.key_id)
     run_id = await state.run_manager.running_run(session_id)
     if run_id is None:
@@ -86,14 +91,8 @@ async def interrupt(session_id: str, principal: CurrentKey, state: State, db: Db
     return InterruptResult(session_id=session_id, run_id=run_id, stopped=stopped)
 
 
-@router.post(
-    "/permissions/{request_id}",
-    response_model=AnswerResult,
-    responses={404: {"description": "APPROVAL_NOT_FOUND"}, **_RUNNING},
-    summary="Allow or deny a tool the agent asked to use",
-)
 async def answer_permission(
-    session_id: str, request_id: str, body: PermissionAnswer, principal: CurrentKey, state: State, db: DbSession
+    state: AppState, db: AsyncSession, principal: Principal, session_id: str, request_id: str, body: PermissionAnswer
 ) -> AnswerResult:
     await _owned(db, session_id, principal.key_id)
     allow = body.decision == "allow"
@@ -107,14 +106,8 @@ async def answer_permission(
     return AnswerResult(session_id=session_id, request_id=request_id, decision=body.decision)
 
 
-@router.post(
-    "/answer",
-    response_model=AnswerResult,
-    responses={404: {"description": "APPROVAL_NOT_FOUND"}, **_RUNNING},
-    summary="Answer the agent's question (AskUserQuestion)",
-)
 async def answer_question(
-    session_id: str, body: QuestionAnswer, principal: CurrentKey, state: State, db: DbSession
+    state: AppState, db: AsyncSession, principal: Principal, session_id: str, body: QuestionAnswer
 ) -> AnswerResult:
     await _owned(db, session_id, principal.key_id)
     approvals = state.run_manager.approvals
@@ -128,14 +121,8 @@ async def answer_question(
     return AnswerResult(session_id=session_id, request_id=body.question_id, decision="answered")
 
 
-@router.post(
-    "/control",
-    response_model=ControlResult,
-    responses=_RUNNING,
-    summary="Change the permission mode or the model of the running prompt",
-)
-async def control(
-    session_id: str, body: ControlRequest, principal: CurrentKey, state: State, db: DbSession
+async def control_run(
+    state: AppState, db: AsyncSession, principal: Principal, session_id: str, body: ControlRequest
 ) -> ControlResult:
     await _owned(db, session_id, principal.key_id)
     run_id = await state.run_manager.running_run(session_id)
@@ -144,3 +131,44 @@ async def control(
     if not await state.run_manager.control_session(session_id, permission_mode=body.permission_mode, model=body.model):
         raise ServiceUnavailable("The instance running this session did not acknowledge the change.")
     return ControlResult(session_id=session_id, run_id=run_id, permission_mode=body.permission_mode, model=body.model)
+
+
+@router.post("/interrupt", response_model=InterruptResult, responses=_RUNNING, summary="Stop the running prompt")
+async def interrupt_route(session_id: str, principal: CurrentKey, state: State, db: DbSession) -> InterruptResult:
+    return await interrupt_run(state, db, principal, session_id)
+
+
+@router.post(
+    "/permissions/{request_id}",
+    response_model=AnswerResult,
+    responses={404: {"description": "APPROVAL_NOT_FOUND"}, **_RUNNING},
+    summary="Allow or deny a tool the agent asked to use",
+)
+async def permission_route(
+    session_id: str, request_id: str, body: PermissionAnswer, principal: CurrentKey, state: State, db: DbSession
+) -> AnswerResult:
+    return await answer_permission(state, db, principal, session_id, request_id, body)
+
+
+@router.post(
+    "/answer",
+    response_model=AnswerResult,
+    responses={404: {"description": "APPROVAL_NOT_FOUND"}, **_RUNNING},
+    summary="Answer the agent's question (AskUserQuestion)",
+)
+async def answer_route(
+    session_id: str, body: QuestionAnswer, principal: CurrentKey, state: State, db: DbSession
+) -> AnswerResult:
+    return await answer_question(state, db, principal, session_id, body)
+
+
+@router.post(
+    "/control",
+    response_model=ControlResult,
+    responses=_RUNNING,
+    summary="Change the permission mode or the model of the running prompt",
+)
+async def control_route(
+    session_id: str, body: ControlRequest, principal: CurrentKey, state: State, db: DbSession
+) -> ControlResult:
+    return await control_run(state, db, principal, session_id, body)

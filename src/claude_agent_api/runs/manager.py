@@ -308,7 +308,8 @@ class RunManager:
                         yield LogEntry(seq=seq, data=data)
                     return
         while True:
-            entries = await self.coordination.tail(handle.log, after, timeout=30.0)
+            # A bounded batch per read: a reader that falls behind never pulls a whole backlog into memory.
+            entries = await self.coordination.tail(handle.log, after, timeout=30.0, limit=200)
             for entry in entries:
                 yield entry
                 after = entry.seq
