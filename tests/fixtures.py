@@ -176,6 +176,7 @@ def e2e_settings(make_settings: SettingsFactory, model_server: Any, tmp_path: Pa
             "anthropic_api_key": "test-key",
             "agent_max_retries": 0,
             "rate_limit_enabled": False,
+            "drain_seconds": 1,
         }
         values.update(overrides)
         return make_settings(**values)

@@ -54,7 +54,8 @@ def serve(
         proxy_headers=False,
         forwarded_allow_ips="",
         server_header=False,
-        timeout_graceful_shutdown=30,
+        # Runs get drain_seconds to finish, then are interrupted and their streams told to reconnect.
+        timeout_graceful_shutdown=int(settings.drain_seconds) + 20,
     )
 
 

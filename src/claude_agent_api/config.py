@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     event_retention_seconds: int = Field(default=3600, ge=10)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
+    drain_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long running runs may finish before being interrupted.",
+    )
     ws_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="For a first `auth` message.")
     approval_timeout_seconds: float = Field(
         default=600.0, ge=1, le=86400, description="An unanswered approval or question is denied after this."

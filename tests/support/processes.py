@@ -15,6 +15,7 @@ import httpx
 
 _POINTING_ELSEWHERE = ("DATABASE_URL", "REDIS_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
 COMMAND = [sys.executable, "-m", "claude_agent_api.cli"]
+PROCESSES: dict[str, subprocess.Popen[bytes]] = {}  # base URL -> the server process, while it runs
 
 
 def free_port() -> int:
@@ -60,8 +61,10 @@ def server_process(env: Mapping[str, str], cwd: Path, *, log_path: Path | None =
             if time.monotonic() > deadline:
                 raise TimeoutError("server did not become healthy within 60 s")
             time.sleep(0.1)
+        PROCESSES[base] = proc
         yield base
     finally:
+        PROCESSES.pop(base, None)
         proc.terminate()
         try:
             proc.wait(timeout=20)

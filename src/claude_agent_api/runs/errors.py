@@ -31,3 +31,8 @@ class NoActiveRun(Conflict):
 class RunNotFound(NotFound):
     code = "RUN_NOT_FOUND"
     default_message = "The session has no such run."
+
+
+class ShuttingDown(ServiceUnavailable):
+    code = "SHUTTING_DOWN"
+    default_message = "This instance is shutting down; retry (another instance will take the run)."

@@ -20,7 +20,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette.sse import AppStatus
 
 from claude_agent_api.agent.options import build_options, validate_paths
 from claude_agent_api.agent.runner import AgentOptions, AgentRunner, RunOutcome, TurnSpec
@@ -43,7 +44,7 @@ from claude_agent_api.models import AgentSession, RunStatus
 from claude_agent_api.runs.approvals import Approvals
 from claude_agent_api.runs.context import run_context
 from claude_agent_api.runs.control import ControlChannel
-from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded
+from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded, ShuttingDown
 from claude_agent_api.runs.outcome import final_status
 from claude_agent_api.runs.recording import existing_session, record_finish, record_running, record_start
 from claude_agent_api.runs.repository import RunRepository
@@ -118,6 +119,9 @@ class RunManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sessions: dict[str, str] = {}  # session id -> run id, for runs held by this instance
         self._per_key: Counter[str] = Counter()
+        self.draining = False
+        self.drained = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- starting -------------------------------------------------------------------------------------------
 
@@ -127,6 +131,8 @@ class RunManager:
         """Validate, lock and record a run in the request's transaction ``db``; raise an :class:`AppError`
         (nothing started) otherwise. The run executes once that transaction commits, never if it rolls back."""
         settings = self.settings
+        if self.draining:
+            raise ShuttingDown(headers={"Retry-After": "2"})
         if len(self._tasks) >= settings.max_runs_per_instance:
             raise CapacityExceeded(headers={"Retry-After": "5"})
         if self._per_key[principal.key_id] >= settings.max_runs_per_key:
@@ -296,7 +302,7 @@ class RunManager:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
-    async def events(self, handle: RunHandle, after: int = 0) -> AsyncIterator[LogEntry]:
+    async def events(self, handle: RunHandle, after: int = 0) -> AsyncGenerator[LogEntry]:
         """The run's events after ``after``, live, until ``done``: from the coordination log while it is kept,
         from SQL once the run has ended and its log has expired."""
         if await self.coordination.last_seq(handle.log) == 0:
@@ -394,10 +400,39 @@ class RunManager:
             await asyncio.sleep(0.02)
         return False
 
+    # -- shutting down --------------------------------------------------------------------------------------
+
     async def startup(self) -> None:
         await self.control.start()
+        self._watcher = asyncio.create_task(self._watch_for_exit(), name="drain-watcher")
+
+    async def _watch_for_exit(self) -> None:
+        """uvicorn's SIGTERM handling (as seen by sse-starlette's ``AppStatus``) starts the drain at once, while
+        streams are still connected, so their clients get each run's final events."""
+        while not AppStatus.should_exit:  # noqa: ASYNC110 - a flag set from a signal handler, with no event to await
+            await asyncio.sleep(0.2)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Refuse new runs; let running ones finish for ``drain_seconds``; interrupt the rest (their state is
+        saved and their streams get ``done``); then mark the instance drained."""
+        if self.draining:
+            await self.drained.wait()
+            return
+        self.draining = True
+        log.info("runs.draining", running=len(self._tasks), seconds=self.settings.drain_seconds)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=self.settings.drain_seconds)
+        leftover = list(self._tasks)
+        if leftover:
+            log.info("runs.interrupting_for_shutdown", runs=len(leftover))
+            await asyncio.gather(*(self._interrupt_local(run_id) for run_id in leftover), return_exceptions=True)
+        self.drained.set()
 
     async def shutdown(self) -> None:
+        await self.drain()
+        if self._watcher is not None:
+            self._watcher.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

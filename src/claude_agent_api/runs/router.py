@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -21,6 +22,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from claude_agent_api.auth.dependencies import CurrentKey, RunKey
 from claude_agent_api.dependencies import DbSession, State
 from claude_agent_api.errors import RequestValidationFailed, error_response
+from claude_agent_api.kit.coordination import LogEntry
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.runs.errors import RunNotFound
 from claude_agent_api.runs.events import EVENT_NAMES
@@ -44,18 +46,61 @@ def _headers(handle: RunHandle) -> dict[str, str]:
     return {"X-Session-ID": handle.session_id, "X-Run-ID": handle.run_id}
 
 
+async def _until(source: AsyncGenerator[LogEntry], stop: asyncio.Future[None]) -> AsyncIterator[LogEntry]:
+    """The items of ``source`` until ``stop`` completes (an item already there is still delivered)."""
+    try:
+        while True:
+            item: asyncio.Future[LogEntry] = asyncio.ensure_future(anext(source))
+            waiting: list[asyncio.Future[Any]] = [item, stop]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if not item.done():
+                item.cancel()
+                await asyncio.gather(item, return_exceptions=True)
+                return
+            try:
+                yield item.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        await source.aclose()
+
+
+async def _stop_when_drained(manager: RunManager, shutdown: anyio.Event) -> None:
+    """Completes once the server is shutting down and this instance's runs have been drained."""
+    await shutdown.wait()
+    await manager.drained.wait()
+    await asyncio.sleep(0.5)  # the drained runs' last events are on their way
+
+
+def _frame(seq: int | None, data: dict[str, Any]) -> ServerSentEvent:
+    kind = str(data.get("type", "message"))
+    payload = json.dumps({"seq": seq, **data} if seq is not None else data, default=str)
+    return ServerSentEvent(data=payload, event=kind, id=str(seq) if seq is not None else None)
+
+
 async def _frames(
-    manager: RunManager, handle: RunHandle, *, after: int = 0, cancel_on_disconnect: bool = False
+    manager: RunManager,
+    handle: RunHandle,
+    shutdown: anyio.Event,
+    *,
+    after: int = 0,
+    cancel_on_disconnect: bool = False,
 ) -> AsyncIterator[ServerSentEvent]:
     finished = False
+    stop = asyncio.ensure_future(_stop_when_drained(manager, shutdown))
     try:
-        async for entry in manager.events(handle, after):
-            kind = entry.data.get("type", "message")
-            finished = kind == "done"
-            yield ServerSentEvent(
-                data=json.dumps({"seq": entry.seq, **entry.data}, default=str), event=kind, id=str(entry.seq)
-            )
+        async for entry in _until(manager.events(handle, after), stop):
+            finished = entry.data.get("type") == "done"
+            yield _frame(entry.seq, entry.data)
+        if not finished:
+            # The server is going away before this run ended here: tell the client to rejoin elsewhere.
+            ids = {"run_id": handle.run_id, "session_id": handle.session_id}
+            message = "This instance is shutting down; reconnect with Last-Event-ID to continue the stream."
+            yield _frame(None, {"type": "error", "code": "SERVER_SHUTTING_DOWN", "message": message, **ids})
+            yield _frame(None, {"type": "done", "status": "running", "reconnect": True, **ids})
+            finished = True
     finally:
+        stop.cancel()
         if not finished and cancel_on_disconnect:
             manager.cancel(handle.run_id)  # the client went away and asked for its run to end with it
 
@@ -63,10 +108,13 @@ async def _frames(
 def _stream(
     state: State, handle: RunHandle, *, after: int = 0, cancel_on_disconnect: bool = False
 ) -> EventSourceResponse:
+    shutdown = anyio.Event()
     return EventSourceResponse(
-        _frames(state.run_manager, handle, after=after, cancel_on_disconnect=cancel_on_disconnect),
+        _frames(state.run_manager, handle, shutdown, after=after, cancel_on_disconnect=cancel_on_disconnect),
         ping=state.settings.sse_heartbeat_seconds,
         headers={**_headers(handle), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        shutdown_event=shutdown,
+        shutdown_grace_period=state.settings.drain_seconds + 15,
     )
 
 

@@ -1,8 +1,8 @@
 """``WS /api/v1/query/ws``: the same runs, events and controls as REST, in both directions on one connection.
 
 Handshake: the API key in ``X-API-Key`` / ``Authorization: Bearer`` (or, for browsers, a first message
-``{"type": "auth", "api_key": ...}`` within ``ws_auth_timeout_seconds``), and the ``Origin`` (when sent) must be one of the allowed
-origins — CORS middleware does not cover WebSockets.
+``{"type": "auth", "api_key": ...}`` within ``ws_auth_timeout_seconds``), and the ``Origin`` (when sent) must be
+one of the allowed origins — CORS middleware does not cover WebSockets.
 
 Client → server (``ref`` is optional and echoed back):
 
@@ -185,6 +185,13 @@ def _origin_allowed(websocket: WebSocket, state: AppState) -> bool:
     return "*" in allowed or origin in allowed
 
 
+async def _close_when_drained(websocket: WebSocket, state: AppState) -> None:
+    """On shutdown, once this instance's runs have ended, tell the client to reconnect elsewhere (1001)."""
+    await state.run_manager.drained.wait()
+    await asyncio.sleep(0.5)  # the drained runs' last events are on their way
+    await websocket.close(1001, "server shutting down: reconnect and subscribe from the last sequence number")
+
+
 @router.websocket("/query/ws")
 async def query_ws(websocket: WebSocket) -> None:
     state: AppState = websocket.app.state.caa
@@ -204,6 +211,7 @@ async def query_ws(websocket: WebSocket) -> None:
         return
     connection = Connection(websocket, state, principal)
     writer = asyncio.create_task(connection.writer())
+    closer = asyncio.create_task(_close_when_drained(websocket, state))
     code, reason = 1000, ""
     try:
         while True:
@@ -224,7 +232,8 @@ async def query_ws(websocket: WebSocket) -> None:
     finally:
         await connection.close()
         writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        closer.cancel()
+        await asyncio.gather(writer, closer, return_exceptions=True)
         if code != 1000:
             with contextlib.suppress(Exception):
                 await websocket.close(code, reason)
