@@ -151,3 +151,30 @@ async def test_a_crashed_instances_lock_expires(live: LiveServer, live_key: str,
             f"/api/v1/sessions/{sid}/resume?stream=false", json={"prompt": model_server.marker(["back"])}
         )
     assert later.status_code == 200 and later.json()["text"] == "back"
+
+
+async def test_a_warm_agent_does_not_carry_a_wider_permission_mode_into_the_next_turn(
+    live: LiveServer, live_key: str, model_server: Any
+) -> None:
+    from tests.runs.test_query_e2e import key_workspace
+    from tests.support.watch import StreamWatcher
+
+    target = await key_workspace(live, live_key) / "modes" / "x.txt"
+    bash = [{"tool_use": {"name": "Bash", "input": {"command": "true", "description": "noop"}}}, "ok"]
+    write = [{"tool_use": {"name": "Write", "input": {"file_path": str(target), "content": "x"}}}, "ok"]
+    async with live.client(live_key) as client:
+        first = await client.post(
+            "/api/v1/query/single",
+            json={"prompt": model_server.marker(bash), "cwd": "modes", "permission_mode": "bypassPermissions"},
+        )
+        sid = first.json()["session_id"]
+        watcher = StreamWatcher(
+            client, "POST", f"/api/v1/sessions/{sid}/resume", json={"prompt": model_server.marker(write)}
+        )
+        request = await watcher.wait_for("permission_request")
+        assert request["tool_name"] == "Write"
+        await client.post(f"/api/v1/sessions/{sid}/permissions/{request['request_id']}", json={"decision": "deny"})
+        await watcher.finish()
+        metrics = (await client.get("/metrics")).text
+    assert metric(metrics, "caa_agent_turns_total", "warm") >= 1  # it was the same process
+    assert not target.exists()

@@ -98,7 +98,7 @@ class AgentClient:
         self.session_id = session_id
         self.fingerprint = fingerprint
         self.model = options.model
-        self.permission_mode: str | None = options.permission_mode
+        self.permission_mode: str = options.permission_mode or "default"
         self.cost = 0.0  # cumulative, as the CLI reports it for this process
         self.last_run_id: str | None = None
         self._work: asyncio.Queue[tuple[Work, asyncio.Future[Any]] | None] = asyncio.Queue()
@@ -213,9 +213,11 @@ class AgentClient:
             if model and model != self.model:
                 await client.set_model(model)
                 self.model = model
-            if mode and mode != self.permission_mode:
-                await client.set_permission_mode(mode)  # type: ignore[arg-type]
-                self.permission_mode = mode
+            # A turn that names no mode runs in the default one, as on a new process: never inherit a wider mode.
+            wanted_mode = mode or "default"
+            if wanted_mode != self.permission_mode:
+                await client.set_permission_mode(wanted_mode)  # type: ignore[arg-type]
+                self.permission_mode = wanted_mode
             if isinstance(prompt, str):
                 await client.query(prompt, session_id=self.session_id)
             else:

@@ -94,6 +94,7 @@ def fingerprint(request: PromptRequest, cwd: str) -> str:
             "permission_mode",
             "on_disconnect",
             "approval_timeout_seconds",
+            "cwd",  # compared resolved, below
         },
         exclude_none=True,
     )
@@ -142,6 +143,8 @@ class RunManager:
         validate_paths(request, workspace)
 
         existing = await existing_session(db, principal, session_id, request.cwd, settings)
+        if existing is not None and existing.model and request.model is None:
+            request = request.model_copy(update={"model": existing.model})  # a session keeps its model
         sid = existing.id if existing else str(uuid.uuid4())
         options = build_options(request, run_context(settings, principal, workspace, sid, existing))
         cwd = _relative(options.cwd, workspace)
