@@ -178,3 +178,21 @@ async def test_a_warm_agent_does_not_carry_a_wider_permission_mode_into_the_next
         metrics = (await client.get("/metrics")).text
     assert metric(metrics, "caa_agent_turns_total", "warm") >= 1  # it was the same process
     assert not target.exists()
+
+
+async def test_a_warm_agent_can_be_widened_to_bypass_permissions_for_a_turn(
+    live: LiveServer, live_key: str, model_server: Any
+) -> None:
+    from tests.runs.test_query_e2e import key_workspace
+
+    target = await key_workspace(live, live_key) / "widen" / "x.txt"
+    write = [{"tool_use": {"name": "Write", "input": {"file_path": str(target), "content": "x"}}}, "ok"]
+    async with live.client(live_key) as client:
+        first = await client.post("/api/v1/query/single", json={"prompt": model_server.marker(["hi"]), "cwd": "widen"})
+        sid = first.json()["session_id"]
+        second = await client.post(
+            f"/api/v1/sessions/{sid}/resume?stream=false",
+            json={"prompt": model_server.marker(write), "permission_mode": "bypassPermissions"},
+        )
+    assert second.status_code == 200 and second.json()["status"] == "completed", second.text
+    assert target.read_text() == "x"

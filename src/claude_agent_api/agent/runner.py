@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKError, CLIConnectionError, ProcessError
 
+from claude_agent_api.agent import checkpoints
 from claude_agent_api.agent.client import AgentClient, Approver, Decision, Emit, PermissionAsk, Prompt, RunOutcome
 from claude_agent_api.agent.store import SqlSessionStore
 from claude_agent_api.agent.translate import Event
@@ -105,12 +106,21 @@ class AgentRunner:
         return list(self._idle)
 
     async def run(self, spec: TurnSpec, emit: Emit) -> RunOutcome:
+        # File checkpointing: the CLI state is saved to SQL after the turn and restored before a cold start.
+        tracker = checkpoints.TurnTracker(emit) if spec.options.enable_file_checkpointing else None
         agent = await self._take_warm(spec)
         if agent is None:
             options = spec.options
-            if not options.enable_file_checkpointing:  # the SDK refuses a store with file checkpointing
+            if tracker is not None:
+                options = await checkpoints.prepare(self.store.session_factory, spec.session_id, options, tracker)
+            else:  # the SDK refuses a store with file checkpointing
                 # Every entry is mirrored to SQL as it is written, so any instance can resume from it.
                 options = dataclasses.replace(options, session_store=self.store, session_store_flush="eager")
+            # Every process may be switched to any permission mode later (by a warm turn, or /control); which
+            # mode a request may ask for is the API's decision, not the process's launch flags'.
+            options = dataclasses.replace(
+                options, extra_args={**options.extra_args, "allow-dangerously-skip-permissions": None}
+            )
             if self.settings.agent_cli_path is not None:
                 options = dataclasses.replace(options, cli_path=self.settings.agent_cli_path)
             agent = AgentClient(options, session_id=spec.session_id, fingerprint=spec.fingerprint)
@@ -126,7 +136,7 @@ class AgentRunner:
         try:
             outcome = await agent.turn(
                 spec.prompt,
-                emit,
+                tracker.emit if tracker is not None else emit,
                 workspace=spec.workspace,
                 model=spec.options.model,
                 mode=spec.options.permission_mode,
@@ -140,12 +150,25 @@ class AgentRunner:
             return RunOutcome(error=_failure(exc, agent))
         finally:
             self._busy.pop(spec.session_id, None)
+            if tracker is not None:
+                await asyncio.shield(self._save_checkpoint(spec, tracker))
         agent.last_run_id = spec.run_id
         if outcome.error is None and agent.alive:
             await self._keep_warm(agent)
         else:
             await agent.close()
         return outcome
+
+    async def _save_checkpoint(self, spec: TurnSpec, tracker: checkpoints.TurnTracker) -> None:
+        await checkpoints.after_turn(
+            self.store.session_factory,
+            session_id=spec.session_id,
+            run_id=spec.run_id,
+            options=spec.options,
+            workspace=spec.workspace,
+            prompt=spec.prompt,
+            tracker=tracker,
+        )
 
     async def _take_warm(self, spec: TurnSpec) -> AgentClient | None:
         agent = self._idle.pop(spec.session_id, None)
