@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     warm_idle_seconds: float = Field(default=300.0, ge=0, description="Keep an agent connected after a turn.")
     warm_pool_size: int = Field(default=16, ge=0, le=1000)
 
+    # Webhooks (hook events delivered to client URLs).
+    webhook_allow_private: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Hosts, IPs or CIDRs admitted although private (self-hosted receivers)."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_retries: int = Field(default=3, ge=0, le=10)
+
     # Abuse limits (limits-library notation, e.g. "300/minute" or "10/second;300/minute").
     rate_limit_enabled: bool = True
     rate_limit_key_requests: str = "600/minute"
@@ -143,7 +150,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
         return value
 
-    @field_validator("trusted_proxies", "cors_origins", "agent_env_allowlist", "mcp_env_allowlist", mode="before")
+    @field_validator(
+        "trusted_proxies",
+        "cors_origins",
+        "agent_env_allowlist",
+        "mcp_env_allowlist",
+        "webhook_allow_private",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Accept a comma-separated string or a JSON list from the environment."""
