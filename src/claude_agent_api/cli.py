@@ -75,9 +75,10 @@ def keys_create(
     """Create a key and print it (shown once: only its digest is stored)."""
     from claude_agent_api.cli_keys import create_key
 
-    row_id, secret = asyncio.run(create_key(_settings(), name, admin=admin))
+    row_id, secret, webhook_secret = asyncio.run(create_key(_settings(), name, admin=admin))
     typer.echo(f"id:     {row_id}\nscope:  {'admin' if admin else 'user'}\nkey:    {secret}")
-    typer.echo("Store the key now: it is not shown again.", err=True)
+    typer.echo(f"webhook signing secret: {webhook_secret}")
+    typer.echo("Store the key and the signing secret now: they are not shown again.", err=True)
 
 
 @keys_app.command("list")

@@ -28,10 +28,10 @@ async def _transaction(settings: Settings) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-async def create_key(settings: Settings, name: str, *, admin: bool) -> tuple[str, str]:
+async def create_key(settings: Settings, name: str, *, admin: bool) -> tuple[str, str, str]:
     async with _transaction(settings) as session:
         row, secret = await ApiKeyService(session).create(name, KeyScope.ADMIN if admin else KeyScope.USER)
-        return row.id, secret
+        return row.id, secret, row.webhook_secret or ""
 
 
 async def list_keys(settings: Settings, *, include_revoked: bool) -> Sequence[ApiKey]:

@@ -321,7 +321,9 @@ async def test_delete_removes_every_row_and_the_sessions_own_directory(client: h
     neighbour = await create_session(client, key, tags=["a"], with_workdir=True)
     await create_transcript(client, neighbour.id, count=2)
     own_dir = workdir(client, session.owner_key_id, session.cwd)
-    assert own_dir.is_dir() and all((await rows_of(client, session.id)).values())
+    before = await rows_of(client, session.id)
+    populated = {"sessions", "runs", "transcript_entries", "session_tags"}
+    assert own_dir.is_dir() and all(before[name] for name in populated)
 
     response = await client.delete(f"{URL}/{session.id}", headers=auth(key))
     assert response.status_code == 204 and response.content == b""

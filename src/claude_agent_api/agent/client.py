@@ -34,6 +34,7 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import CanUseToolShadowedWarning
 
+from claude_agent_api.agent.hooks import Relay, build_hooks
 from claude_agent_api.agent.translate import Event, mark_missing_structured_output, translate
 
 # can_use_tool is always set (it is what offers AskUserQuestion and asks humans about tools); under
@@ -90,11 +91,21 @@ async def _prompt_stream(blocks: list[dict[str, Any]], session_id: str) -> Async
 
 
 class AgentClient:
-    def __init__(self, options: ClaudeAgentOptions, *, session_id: str, fingerprint: str) -> None:
+    def __init__(
+        self,
+        options: ClaudeAgentOptions,
+        *,
+        session_id: str,
+        fingerprint: str,
+        webhooks: list[tuple[list[str], str | None, float]] | None = None,
+    ) -> None:
         self.stderr: deque[str] = deque(maxlen=40)  # the CLI's last words, for errors that say why
         # Always set: it is what offers AskUserQuestion to the model, and what asks a human about tools.
         self.options = dataclasses.replace(options, stderr=self.stderr.append, can_use_tool=self._can_use_tool)
         self.approver: Approver | None = None  # set by the run that is using the agent
+        self.relay: Relay | None = None  # delivers hook events to the run's webhooks
+        if webhooks:
+            self.options = dataclasses.replace(self.options, hooks=build_hooks(webhooks, lambda: self.relay))
         self.session_id = session_id
         self.fingerprint = fingerprint
         self.model = options.model
@@ -204,6 +215,7 @@ class AgentClient:
         model: str | None,
         mode: str | None,
         approver: Approver | None = None,
+        relay: Relay | None = None,
     ) -> RunOutcome:
         structured = self.options.output_format is not None
         relative_cwd = _relative_to(workspace)
@@ -242,11 +254,11 @@ class AgentClient:
                     break
             return outcome
 
-        self.approver = approver
+        self.approver, self.relay = approver, relay
         try:
             result: RunOutcome = await self.call(work)
         finally:
-            self.approver = None
+            self.approver, self.relay = None, None
         return result
 
 

@@ -26,6 +26,7 @@ from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKError, CLIConnectionEr
 
 from claude_agent_api.agent import checkpoints
 from claude_agent_api.agent.client import AgentClient, Approver, Decision, Emit, PermissionAsk, Prompt, RunOutcome
+from claude_agent_api.agent.hooks import HookReply, Relay
 from claude_agent_api.agent.store import SqlSessionStore
 from claude_agent_api.agent.translate import Event
 from claude_agent_api.config import Settings
@@ -42,8 +43,10 @@ __all__ = [
     "Approver",
     "Decision",
     "Emit",
+    "HookReply",
     "PermissionAsk",
     "Prompt",
+    "Relay",
     "RunOutcome",
     "TurnSpec",
     "base_env",
@@ -88,6 +91,8 @@ class TurnSpec:
     workspace: Path
     last_run_id: str | None  # the session's previous run (None for a new session)
     approver: Approver | None = None  # asked when the CLI wants a tool approved or a question answered
+    webhooks: list[tuple[list[str], str | None, float]] | None = None  # (events, tool matcher, timeout)
+    relay: Relay | None = None  # delivers hook events to those webhooks
 
 
 class AgentRunner:
@@ -123,7 +128,9 @@ class AgentRunner:
             )
             if self.settings.agent_cli_path is not None:
                 options = dataclasses.replace(options, cli_path=self.settings.agent_cli_path)
-            agent = AgentClient(options, session_id=spec.session_id, fingerprint=spec.fingerprint)
+            agent = AgentClient(
+                options, session_id=spec.session_id, fingerprint=spec.fingerprint, webhooks=spec.webhooks
+            )
             try:
                 await agent.start()
             except (ClaudeSDKError, OSError) as exc:
@@ -141,6 +148,7 @@ class AgentRunner:
                 model=spec.options.model,
                 mode=spec.options.permission_mode,
                 approver=spec.approver,
+                relay=spec.relay,
             )
         except asyncio.CancelledError:
             await asyncio.shield(agent.close())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from claude_agent_api.auth.dependencies import AdminKey
-from claude_agent_api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyRead
+from claude_agent_api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyRead, WebhookSecret
 from claude_agent_api.auth.service import ApiKeyService
 from claude_agent_api.dependencies import DbSession
 from claude_agent_api.kit.http import API_PREFIX
@@ -17,7 +17,15 @@ router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
 async def create_key(body: KeyCreate, admin: AdminKey, db: DbSession) -> KeyCreated:
     row, secret = await ApiKeyService(db).create(body.name, KeyScope(body.scope))
-    return KeyCreated(**KeyRead.model_validate(row).model_dump(), key=secret)
+    assert row.webhook_secret is not None
+    return KeyCreated(**KeyRead.model_validate(row).model_dump(), key=secret, webhook_secret=row.webhook_secret)
+
+
+@router.post("/{key_id}/webhook-secret", response_model=WebhookSecret)
+async def rotate_webhook_secret(key_id: str, admin: AdminKey, db: DbSession) -> WebhookSecret:
+    row = await ApiKeyService(db).rotate_webhook_secret(key_id)
+    assert row.webhook_secret is not None
+    return WebhookSecret(id=row.id, webhook_secret=row.webhook_secret)
 
 
 @router.get("", response_model=KeyList)

@@ -29,6 +29,14 @@ class KeyRead(BaseModel):
 
 class KeyCreated(KeyRead):
     key: str = Field(description="The API key itself. Shown once: only its digest is stored.")
+    webhook_secret: str = Field(
+        description="Signs this key's webhook deliveries (Standard Webhooks). Shown once; rotate to get a new one."
+    )
+
+
+class WebhookSecret(BaseModel):
+    id: str
+    webhook_secret: str = Field(description="The new signing secret; the previous one stops working.")
 
 
 class KeyList(BaseModel):

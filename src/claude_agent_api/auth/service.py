@@ -13,6 +13,7 @@ from claude_agent_api.auth.repository import ApiKeyRepository
 from claude_agent_api.errors import KeyNotFound
 from claude_agent_api.models import ApiKey, KeyScope
 from claude_agent_api.models.base import utcnow
+from claude_agent_api.webhooks.signing import new_secret
 
 _TOUCH_EVERY = timedelta(minutes=1)
 
@@ -37,9 +38,33 @@ class ApiKeyService:
     async def create(self, name: str, scope: KeyScope = KeyScope.USER) -> tuple[ApiKey, str]:
         secret = keys.generate_key()
         row = await self.repo.add(
-            ApiKey(name=name, scope=scope.value, digest=keys.digest(secret), prefix=keys.display_prefix(secret))
+            ApiKey(
+                name=name,
+                scope=scope.value,
+                digest=keys.digest(secret),
+                prefix=keys.display_prefix(secret),
+                webhook_secret=new_secret(),
+            )
         )
         return row, secret
+
+    async def rotate_webhook_secret(self, key_id: str) -> ApiKey:
+        row = await self.repo.get(key_id)
+        if row is None:
+            raise KeyNotFound()
+        row.webhook_secret = new_secret()
+        await self.repo.session.flush()
+        return row
+
+    async def webhook_secret(self, key_id: str) -> str:
+        """The key's webhook signing secret (created on first use for keys that predate them)."""
+        row = await self.repo.get(key_id)
+        if row is None:
+            raise KeyNotFound()
+        if row.webhook_secret is None:
+            row.webhook_secret = new_secret()
+            await self.repo.session.flush()
+        return row.webhook_secret
 
     async def ensure_bootstrap(self, secret: str) -> ApiKey:
         """Make the configured bootstrap key a stored admin key (idempotent)."""

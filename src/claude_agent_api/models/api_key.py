@@ -26,6 +26,8 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     scope: Mapped[str] = mapped_column(String(16), default=KeyScope.USER.value)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Signs this tenant's webhook deliveries (Standard Webhooks); shown once, when created or rotated.
+    webhook_secret: Mapped[str | None] = mapped_column(String(100), default=None)
 
     __table_args__ = (Index("ix_api_keys_created_at", "created_at"),)
 

@@ -14,6 +14,7 @@ Event names, in the order a run emits them:
   suggestions, ``expires_at``); answer with ``POST /sessions/{id}/permissions/{request_id}``.
 - ``question`` — the agent asks the user (``AskUserQuestion``: questions with options); answer with
   ``POST /sessions/{id}/answer``.
+- ``hook`` — a lifecycle hook delivered to one of the request's webhooks (only with ``include_hook_events``).
 - ``result`` — the outcome of a turn: subtype, ``stop_reason`` (``end_turn``, ``max_turns_reached``,
   ``budget_exceeded``, ``structured_output_missing``, ``error``…), usage, model usage, cost, result text,
   structured output. A run with background subagents can have more than one.
@@ -139,6 +140,20 @@ class QuestionEvent(_Event):
     expires_at: str
 
 
+class HookEvent(_Event):
+    type: Literal["hook"]
+    event: str = Field(description="The hook: PreToolUse, PostToolUse, Stop…")
+    tool_name: str | None = None
+    url_host: str
+    webhook_id: str
+    ok: bool
+    status: int | None = None
+    attempts: int
+    duration_ms: float
+    decision: str | None = Field(default=None, description="PreToolUse: allow, deny or ask (deny when it failed).")
+    error: str | None = None
+
+
 class ResultEvent(_Event):
     type: Literal["result"]
     subtype: str
@@ -178,9 +193,21 @@ RunEvent = Annotated[
     | TodoEvent
     | PermissionRequestEvent
     | QuestionEvent
+    | HookEvent
     | ResultEvent
     | ErrorEvent
     | DoneEvent,
     Field(discriminator="type"),
 ]
-EVENT_NAMES = ("init", "message", "partial", "todo", "permission_request", "question", "result", "error", "done")
+EVENT_NAMES = (
+    "init",
+    "message",
+    "partial",
+    "todo",
+    "permission_request",
+    "question",
+    "hook",
+    "result",
+    "error",
+    "done",
+)

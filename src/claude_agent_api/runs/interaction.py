@@ -4,9 +4,10 @@ caller's own sessions (404 ``SESSION_NOT_FOUND`` otherwise)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,7 @@ from claude_agent_api.dependencies import DbSession, State
 from claude_agent_api.errors import RequestValidationFailed, ServiceUnavailable
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.runs.errors import NoActiveRun
+from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.repository import SessionRepository
 from claude_agent_api.state import AppState
@@ -172,3 +174,37 @@ async def control_route(
     session_id: str, body: ControlRequest, principal: CurrentKey, state: State, db: DbSession
 ) -> ControlResult:
     return await control_run(state, db, principal, session_id, body)
+
+
+class HookDeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    run_id: str
+    event: str
+    tool_name: str | None
+    url_host: str
+    webhook_id: str
+    ok: bool
+    status: int | None
+    attempts: int
+    duration_ms: float
+    decision: str | None
+    error: str | None
+    created_at: datetime
+
+
+class HookDeliveryList(BaseModel):
+    data: list[HookDeliveryRead]
+
+
+@router.get("/hooks", response_model=HookDeliveryList, summary="The session's webhook deliveries, newest first")
+async def hook_deliveries(
+    session_id: str,
+    principal: CurrentKey,
+    db: DbSession,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> HookDeliveryList:
+    await _owned(db, session_id, principal.key_id)
+    rows = await RunRepository(db).hook_deliveries(session_id, limit=limit)
+    return HookDeliveryList(data=[HookDeliveryRead.model_validate(r) for r in rows])

@@ -34,8 +34,9 @@ from claude_agent_api.agent.options import build_options, validate_paths
 from claude_agent_api.agent.runner import AgentOptions, AgentRunner, RunOutcome, TurnSpec
 from claude_agent_api.agent.store import SqlSessionStore
 from claude_agent_api.agent.translate import Event
-from claude_agent_api.auth.service import Principal
+from claude_agent_api.auth.service import ApiKeyService, Principal
 from claude_agent_api.config import Settings
+from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.coordination import CoordinationBackend, LogEntry
 from claude_agent_api.kit.database import SessionFactory
 from claude_agent_api.kit.metrics import Metrics
@@ -45,11 +46,13 @@ from claude_agent_api.runs.approvals import Approvals
 from claude_agent_api.runs.context import run_context
 from claude_agent_api.runs.control import ControlChannel
 from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded, ShuttingDown
+from claude_agent_api.runs.hook_relay import HookRelay
 from claude_agent_api.runs.outcome import final_status
 from claude_agent_api.runs.recording import existing_session, record_finish, record_running, record_start
 from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import PromptRequest
 from claude_agent_api.sessions.errors import SessionLocked
+from claude_agent_api.webhooks.ssrf import UnsafeURL, check_url
 
 log = structlog.get_logger("claude_agent_api.runs")
 INTERRUPT_GRACE = 5.0  # seconds a run gets to stop after the SDK's interrupt before its task is cancelled
@@ -76,6 +79,7 @@ class _Job:
     workspace: Path
     queued: bool
     committed: asyncio.Event
+    webhook_secret: str | None
 
 
 def lock_name(session_id: str) -> str:
@@ -117,6 +121,7 @@ class RunManager:
         self.runner = AgentRunner(settings, metrics, self.store)
         self.control = ControlChannel(coordination, self._on_control)
         self.approvals = Approvals(coordination, self.control.publish, session_factory)
+        self.hooks = HookRelay(settings, session_factory)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sessions: dict[str, str] = {}  # session id -> run id, for runs held by this instance
         self._per_key: Counter[str] = Counter()
@@ -141,6 +146,11 @@ class RunManager:
         workspace = key_workspace(settings.effective_workspace_root, principal.key_id)
         workspace.mkdir(parents=True, exist_ok=True)
         validate_paths(request, workspace)
+        for index, hook in enumerate(request.webhooks):
+            try:
+                check_url(hook.url, allow=settings.webhook_allow_private)
+            except UnsafeURL as exc:
+                raise RequestValidationFailed.for_field(["webhooks", index, "url"], str(exc)) from exc
 
         existing = await existing_session(db, principal, session_id, request.cwd, settings)
         if existing is not None and existing.model and request.model is None:
@@ -165,6 +175,7 @@ class RunManager:
             workspace=workspace,
             queued=queued,
             committed=asyncio.Event(),
+            webhook_secret=await ApiKeyService(db).webhook_secret(principal.key_id) if request.webhooks else None,
         )
         self._per_key[principal.key_id] += 1
         self.metrics.active_runs.inc()
@@ -250,6 +261,17 @@ class RunManager:
                 prompt=job.request.prompt_input(),
                 workspace=job.workspace,
                 last_run_id=last_run_id,
+                webhooks=[(list(h.events), h.matcher, h.timeout_seconds) for h in job.request.webhooks],
+                relay=self.hooks.relay(
+                    run_id=handle.run_id,
+                    session_id=handle.session_id,
+                    specs=job.request.webhooks,
+                    secret=job.webhook_secret or "",
+                    emit=emit,
+                    stream_events=job.request.include_hook_events,
+                )
+                if job.request.webhooks
+                else None,
                 approver=self.approvals.approver(
                     handle.run_id,
                     handle.session_id,
@@ -442,3 +464,4 @@ class RunManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.runner.close()
         await self.control.stop()
+        await self.hooks.aclose()

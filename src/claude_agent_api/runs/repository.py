@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from claude_agent_api.models import Run, RunEvent
+from claude_agent_api.models import HookDelivery, Run, RunEvent
 
 
 class RunRepository:
@@ -35,3 +35,12 @@ class RunRepository:
     async def events_after(self, run_id: str, after: int) -> list[tuple[int, dict[str, Any]]]:
         query = select(RunEvent.seq, RunEvent.event).where(RunEvent.run_id == run_id, RunEvent.seq > after)
         return [(seq, event) for seq, event in (await self.session.execute(query.order_by(RunEvent.seq))).all()]
+
+    async def hook_deliveries(self, session_id: str, *, limit: int) -> Sequence[HookDelivery]:
+        query = (
+            select(HookDelivery)
+            .where(HookDelivery.session_id == session_id)
+            .order_by(HookDelivery.created_at.desc(), HookDelivery.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()

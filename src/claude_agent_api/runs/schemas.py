@@ -15,6 +15,7 @@ inside the key's workspace (symlinks included) and exist, the environment allow-
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,41 @@ from .request_parts import (
 from .request_rules import MAX_ENV_VALUE, env_name_problem, tool_name_problem
 
 SettingSource = Literal["user", "project", "local"]
+HookEventName = Literal[
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "UserPromptSubmit",
+    "Stop",
+    "SubagentStart",
+    "SubagentStop",
+    "PreCompact",
+    "Notification",
+]
+
+
+class WebhookSpec(Strict):
+    """Where to deliver which hook events. The URL is checked against SSRF rules when given, and the address
+    actually connected to is checked again at each delivery."""
+
+    url: Annotated[str, Field(min_length=8, max_length=2000)]
+    events: list[HookEventName] = Field(min_length=1, max_length=9)
+    matcher: str | None = Field(
+        default=None, max_length=200, description="Tool-name pattern for tool events, e.g. `Bash` or `Write|Edit`."
+    )
+    timeout_seconds: float = Field(
+        default=10.0, ge=0.5, le=120, description="Per delivery; PreToolUse denies after it."
+    )
+
+    @field_validator("matcher")
+    @classmethod
+    def _matcher(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid pattern: {exc}") from exc
+        return value
 
 
 def _env_name(name: str) -> str:
@@ -148,6 +184,13 @@ class RunOptions(Strict):
     output_format: OutputFormatSpec | None = Field(default=None, description="Structured output (JSON Schema).")
     enable_file_checkpointing: bool = Field(default=False, description="Record file state for rewind.")
     include_partial_messages: bool = Field(default=False, description="Stream token deltas as partial events.")
+    webhooks: list[WebhookSpec] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Lifecycle hooks delivered to your URLs, signed with the key's webhook secret "
+        "(Standard Webhooks). PreToolUse may answer allow / deny / ask or rewrite the input, and fails closed.",
+    )
+    include_hook_events: bool = Field(default=False, description="Stream a `hook` event for each delivery.")
     user: Annotated[str, Field(max_length=200)] | None = Field(
         default=None,
         description="Not supported: the SDK's `user` option picks the operating-system account that runs the "
