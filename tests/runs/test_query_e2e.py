@@ -353,3 +353,46 @@ async def test_options_reach_the_model_and_the_agent_environment_is_clean(
     assert "caa_server_secret_bootstrap_key_value" not in json.dumps(env)
     assert env.get("DATABASE_URL", "") == ""
     assert env.get("TEAM_LABEL", "") == ""  # allow-listed for requests, not inherited from the server
+
+
+async def test_live_mcp_status_of_a_warm_agent(
+    live: LiveServer, live_key: str, model_server: Any, tmp_path: Path
+) -> None:
+    from tests.fixtures import create_live_key
+
+    server = {
+        "type": "stdio",
+        "command": sys.executable,
+        "args": [str(Path(__file__).parents[1] / "support" / "mcp_echo.py")],
+        "env": {"ECHO_LOG": str(tmp_path / "echo.log")},
+    }
+    async with live.client(live_key) as client:
+        done = await client.post(
+            "/api/v1/query/single", json={"prompt": model_server.marker(["ok"]), "mcp_servers": {"echo": server}}
+        )
+        sid = done.json()["session_id"]
+        status = await client.get(f"/api/v1/sessions/{sid}/mcp")
+        remote = await client.post(
+            "/api/v1/query",
+            json={"prompt": "x", "mcp_servers": {"r": {"type": "http", "url": "http://127.0.0.1:9/mcp"}}},
+        )
+        await client.delete(f"/api/v1/sessions/{sid}")
+    other = await create_live_key(live, "other")
+    async with live.client(other) as intruder:
+        stolen = await intruder.get(f"/api/v1/sessions/{sid}/mcp")
+    assert status.status_code == 200, status.text
+    assert [(s["name"], s["status"]) for s in status.json()["mcp_servers"]] == [("echo", "connected")]
+    assert remote.status_code == 422
+    assert remote.json()["error"]["details"]["errors"][0]["field"] == "mcp_servers.r.url"
+    assert stolen.status_code == 404
+
+
+async def test_no_live_agent_no_mcp_status(e2e_settings: SettingsFactory, model_server: Any) -> None:
+    with live_server(e2e_settings(warm_pool_size=0)) as server:
+        key = await create_live_key(server)
+        async with server.client(key) as client:
+            sid = (await client.post("/api/v1/query/single", json={"prompt": model_server.marker(["ok"])})).json()[
+                "session_id"
+            ]
+            response = await client.get(f"/api/v1/sessions/{sid}/mcp")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "NO_LIVE_AGENT"

@@ -178,6 +178,12 @@ class AgentClient:
             return PermissionResultAllow(updated_input=decision.updated_input)
         return PermissionResultDeny(message=decision.message or "Denied.", interrupt=decision.interrupt)
 
+    async def mcp_status(self) -> dict[str, Any]:
+        if self._client is None:
+            raise ConnectionError("the agent process ended")
+        status = await self._client.get_mcp_status()
+        return dict(status)
+
     async def set_permission_mode(self, mode: str) -> None:
         if self._client is not None:
             await self._client.set_permission_mode(mode)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKError, CLIConnectionError, ProcessError
@@ -224,6 +225,16 @@ class AgentRunner:
         if model:
             await agent.set_model(model)
         return True
+
+    async def mcp_status(self, session_id: str) -> dict[str, Any] | None:
+        """The SDK's live MCP status of the session's agent on this instance (running or warm), if any."""
+        agent = self._busy.get(session_id) or self._idle.get(session_id)
+        if agent is None or not agent.alive:
+            return None
+        try:
+            return await agent.mcp_status()
+        except Exception:
+            return None
 
     async def release(self, session_id: str) -> None:
         """Close the session's warm agent, if this instance keeps one."""

@@ -36,3 +36,8 @@ class RunNotFound(NotFound):
 class ShuttingDown(ServiceUnavailable):
     code = "SHUTTING_DOWN"
     default_message = "This instance is shutting down; retry (another instance will take the run)."
+
+
+class NoLiveAgent(Conflict):
+    code = "NO_LIVE_AGENT"
+    default_message = "No running or warm agent holds this session; its MCP status is known only while one does."

@@ -17,7 +17,7 @@ from claude_agent_api.auth.service import Principal
 from claude_agent_api.dependencies import DbSession, State
 from claude_agent_api.errors import RequestValidationFailed, ServiceUnavailable
 from claude_agent_api.kit.http import API_PREFIX
-from claude_agent_api.runs.errors import NoActiveRun
+from claude_agent_api.runs.errors import NoActiveRun, NoLiveAgent
 from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.repository import SessionRepository
@@ -208,3 +208,23 @@ async def hook_deliveries(
     await _owned(db, session_id, principal.key_id)
     rows = await RunRepository(db).hook_deliveries(session_id, limit=limit)
     return HookDeliveryList(data=[HookDeliveryRead.model_validate(r) for r in rows])
+
+
+class McpStatus(BaseModel):
+    session_id: str
+    mcp_servers: list[dict[str, Any]] = Field(description="As the agent reports them: name, status, tools…")
+
+
+@router.get(
+    "/mcp",
+    response_model=McpStatus,
+    responses={409: {"description": "NO_LIVE_AGENT: no running or warm agent for this session."}},
+    summary="The live MCP server status of the session's running or warm agent",
+)
+async def mcp_status(session_id: str, principal: CurrentKey, state: State, db: DbSession) -> McpStatus:
+    await _owned(db, session_id, principal.key_id)
+    status = await state.run_manager.mcp_status(session_id)
+    if status is None:
+        raise NoLiveAgent(details={"session_id": session_id})
+    servers = status.get("mcpServers") or status.get("mcp_servers") or []
+    return McpStatus(session_id=session_id, mcp_servers=list(servers))

@@ -157,6 +157,14 @@ class RunManager:
             request = request.model_copy(update={"model": existing.model})  # a session keeps its model
         sid = existing.id if existing else str(uuid.uuid4())
         options = build_options(request, run_context(settings, principal, workspace, sid, existing))
+        servers = options.mcp_servers if isinstance(options.mcp_servers, dict) else {}
+        for name, server in servers.items():
+            url = server.get("url") if server.get("type") in ("sse", "http") else None
+            try:
+                if isinstance(url, str):
+                    check_url(url, allow=settings.webhook_allow_private)
+            except UnsafeURL as exc:
+                raise RequestValidationFailed.for_field(["mcp_servers", name, "url"], str(exc)) from exc
         cwd = _relative(options.cwd, workspace)
         run_id = str(uuid.uuid4())
         queued = not await self._lock_or_apply_policy(sid, run_id, request)
@@ -400,11 +408,27 @@ class RunManager:
             await self.runner.release(session_id)
         elif action == "answer":
             self.approvals.resolve(message)
+        elif action == "mcp_status" and isinstance(session_id := message.get("session_id"), str):
+            status = await self.runner.mcp_status(session_id)
+            if status is not None:
+                await self.coordination.set_value(f"ack:{message['ack_id']}", json.dumps(status), ttl=60)
         elif action == "control" and isinstance(session_id := message.get("session_id"), str):
             mode, model = message.get("permission_mode"), message.get("model")
             if await self.runner.control(session_id, permission_mode=mode, model=model):
                 ack = {"permission_mode": mode, "model": model, "instance_id": self.settings.instance_id}
                 await self.coordination.set_value(f"ack:{message['ack_id']}", json.dumps(ack), ttl=60)
+
+    async def mcp_status(self, session_id: str) -> dict[str, Any] | None:
+        """The live MCP server status of the session's running or warm agent, on whichever instance has one."""
+        ack_id = str(uuid.uuid4())
+        await self.control.publish({"action": "mcp_status", "session_id": session_id, "ack_id": ack_id})
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if (raw := await self.coordination.get_value(f"ack:{ack_id}")) is not None:
+                status: dict[str, Any] = json.loads(raw)
+                return status
+            await asyncio.sleep(0.02)
+        return None
 
     async def control_session(self, session_id: str, *, permission_mode: str | None, model: str | None) -> bool:
         """Change the running session's permission mode and/or model wherever it runs; True once applied."""
