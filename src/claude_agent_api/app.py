@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from claude_agent_api import __version__
 from claude_agent_api.auth.router import router as keys_router
 from claude_agent_api.catalog.router import router as catalog_router
+from claude_agent_api.checkpoints.router import router as checkpoints_router
 from claude_agent_api.config import Settings, load_settings
 from claude_agent_api.errors import add_exception_handlers
 from claude_agent_api.kit.logging import configure_logging, redactor
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         interaction_router,
         websocket_router,
         catalog_router,
+        checkpoints_router,
         metrics_router,
     )
     for router in routers:
