@@ -396,3 +396,23 @@ async def test_no_live_agent_no_mcp_status(e2e_settings: SettingsFactory, model_
             ]
             response = await client.get(f"/api/v1/sessions/{sid}/mcp")
     assert response.status_code == 409 and response.json()["error"]["code"] == "NO_LIVE_AGENT"
+
+
+async def test_deleting_a_session_removes_the_local_cli_copies_too(
+    live: LiveServer, live_key: str, model_server: Any
+) -> None:
+    import asyncio
+
+    async with live.client(live_key) as client:
+        sid = (await client.post("/api/v1/query/single", json={"prompt": model_server.marker(["ok"])})).json()[
+            "session_id"
+        ]
+        copies = list(live.settings.data_dir.glob(f"cli/*/config/projects/*/{sid}.jsonl"))
+        assert copies
+        assert (await client.delete(f"/api/v1/sessions/{sid}")).status_code == 204
+        for _ in range(50):
+            if not any(path.exists() for path in copies):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(path.exists() for path in copies)
+        assert (await client.get(f"/api/v1/sessions/{sid}/messages")).status_code == 404

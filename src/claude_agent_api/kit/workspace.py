@@ -12,6 +12,7 @@ inside a workspace the agent can write to.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -60,3 +61,15 @@ class CliDirs:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.chmod(0o700)
         return dirs
+
+
+def forget_local_files(data_dir: Path, key_id: str, session_id: str) -> None:
+    """Remove this instance's CLI copies of a session: its transcripts (and subagent transcripts) and its file
+    backups. They are caches of what SQL holds; a deleted session leaves none behind."""
+    config = data_dir.resolve() / "cli" / key_id / "config"
+    for path in [*config.glob(f"projects/*/{session_id}.jsonl"), *config.glob(f"projects/*/{session_id}")]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    shutil.rmtree(config / "file-history" / session_id, ignore_errors=True)

@@ -40,7 +40,7 @@ from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.coordination import CoordinationBackend, LogEntry
 from claude_agent_api.kit.database import SessionFactory
 from claude_agent_api.kit.metrics import Metrics
-from claude_agent_api.kit.workspace import key_workspace
+from claude_agent_api.kit.workspace import forget_local_files, key_workspace
 from claude_agent_api.models import AgentSession, RunStatus
 from claude_agent_api.runs.approvals import Approvals
 from claude_agent_api.runs.context import run_context
@@ -395,9 +395,10 @@ class RunManager:
             await asyncio.sleep(0.05)
         return False
 
-    async def release_warm(self, session_id: str) -> None:
-        """Close the session's warm agent on whichever instance keeps one."""
-        await self.control.publish({"action": "release", "session_id": session_id})
+    async def release_warm(self, session_id: str, *, forget_files_of: str | None = None) -> None:
+        """Close the session's warm agent on whichever instance keeps one; with ``forget_files_of`` (the owner
+        key), every instance also removes its local CLI copies of the session (transcript, file backups)."""
+        await self.control.publish({"action": "release", "session_id": session_id, "key_id": forget_files_of})
 
     async def _on_control(self, message: dict[str, Any]) -> None:
         action = message.get("action")
@@ -406,6 +407,8 @@ class RunManager:
             await self._interrupt_local(run_id)
         elif action == "release" and isinstance(session_id := message.get("session_id"), str):
             await self.runner.release(session_id)
+            if isinstance(key_id := message.get("key_id"), str):
+                await asyncio.to_thread(forget_local_files, self.settings.data_dir, key_id, session_id)
         elif action == "answer":
             self.approvals.resolve(message)
         elif action == "mcp_status" and isinstance(session_id := message.get("session_id"), str):

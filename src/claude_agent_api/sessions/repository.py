@@ -15,7 +15,18 @@ from sqlalchemy import ColumnElement, and_, case, delete, exists, func, literal,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, defer
 
-from claude_agent_api.models import AgentSession, Run, SessionStatus, SessionTag, TranscriptEntry
+from claude_agent_api.models import (
+    AgentSession,
+    Checkpoint,
+    HookDelivery,
+    Run,
+    RunEvent,
+    SessionCut,
+    SessionFile,
+    SessionStatus,
+    SessionTag,
+    TranscriptEntry,
+)
 
 # Statuses an idle timeout applies to: a running session (or one waiting for a human) is not idle.
 EXPIRABLE_STATUSES = (SessionStatus.IDLE.value, SessionStatus.FAILED.value)
@@ -166,11 +177,15 @@ class SessionRepository:
         await self.session.flush()
 
     async def purge_contents(self, session_ids: Sequence[str]) -> None:
-        """Delete what the sessions hold (transcript entries, runs) but keep the session rows and tags."""
+        """Delete what the sessions hold (transcript entries, runs and their events, checkpoints and saved CLI
+        files, hook deliveries) but keep the session rows and tags."""
         if not session_ids:
             return
         ids = list(session_ids)
-        await self.session.execute(delete(TranscriptEntry).where(TranscriptEntry.session_id.in_(ids)))
+        runs = select(Run.id).where(Run.session_id.in_(ids))
+        await self.session.execute(delete(RunEvent).where(RunEvent.run_id.in_(runs)))
+        for model in (TranscriptEntry, Checkpoint, SessionFile, SessionCut, HookDelivery):
+            await self.session.execute(delete(model).where(model.session_id.in_(ids)))
         await self.session.execute(delete(Run).where(Run.session_id.in_(ids)))
 
     async def delete_everything(self, session_id: str) -> None:

@@ -36,7 +36,7 @@ class RunControl(Protocol):
 
     async def interrupt_session(self, session_id: str) -> bool: ...
 
-    async def release_warm(self, session_id: str) -> None: ...
+    async def release_warm(self, session_id: str, *, forget_files_of: str | None = None) -> None: ...
 
 
 class SessionService:
@@ -125,7 +125,7 @@ class SessionService:
                 details={"session_id": session_id},
                 headers={"Retry-After": "5"},
             )
-        await runs.release_warm(session_id)
+        await runs.release_warm(session_id, forget_files_of=owner_key_id)
         cwd = row.cwd
         await self.repo.delete_everything(session_id)
         await expiry.remove_default_workdir(self.settings, owner_key_id, session_id, cwd)
