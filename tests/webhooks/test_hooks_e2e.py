@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from claude_agent_api.auth.service import ApiKeyService
+from claude_agent_api.models import KeyScope
 from claude_agent_api.webhooks.signing import verify
-from tests.fixtures import SettingsFactory
+from tests.fixtures import SettingsFactory, create_live_key
 from tests.runs.test_query_e2e import key_workspace
 from tests.support.live import LiveServer, live_server
 from tests.support.watch import StreamWatcher
@@ -182,3 +183,50 @@ async def test_a_redirect_to_loopback_is_not_followed(
     await run_with_hook(hooked, key, redirecting.url(), model_server.marker(bash_steps(side)), "redir")
     assert not side.exists()
     assert len(redirecting.requests) == 1 and target.connections == 0
+
+
+async def test_a_keys_default_webhooks_serve_runs_that_name_none(
+    hooked: LiveServer, receivers: list[Receiver], model_server: Any
+) -> None:
+    key, _ = await tenant(hooked)
+    admin_key = await create_live_key(hooked, "admin", KeyScope.ADMIN)
+    receiver = await start_receiver(receivers, decision("deny", reason="house rules"))
+    async with hooked.client(admin_key) as admin:
+        keys = (await admin.get("/api/v1/keys")).json()["data"]
+        key_id = next(k["id"] for k in keys if k["name"] == "hooks")
+        hooks = [{"url": receiver.url(), "events": ["PreToolUse"], "matcher": "Bash", "timeout_seconds": 1}]
+        updated = await admin.patch(f"/api/v1/keys/{key_id}", json={"default_webhooks": hooks})
+        unsafe = await admin.patch(
+            f"/api/v1/keys/{key_id}", json={"default_webhooks": [{"url": "http://10.0.0.8/x", "events": ["Stop"]}]}
+        )
+    assert updated.status_code == 200 and updated.json()["default_webhooks"][0]["url"] == receiver.url()
+    assert unsafe.status_code == 422
+    side = await key_workspace(hooked, key) / "defaults" / "side.txt"
+    body = {"prompt": model_server.marker(bash_steps(side)), "cwd": "defaults", "permission_mode": "bypassPermissions"}
+    async with hooked.client(key) as client:
+        frames = await StreamWatcher(client, "POST", "/api/v1/query", json=body).finish()
+    assert not side.exists() and len(receiver.requests) == 1
+    assert "house rules" in json.dumps(tool_results(frames))
+
+
+async def test_user_prompt_submit_and_post_tool_use_add_context(
+    hooked: LiveServer, receivers: list[Receiver], model_server: Any
+) -> None:
+    key, _ = await tenant(hooked)
+    context = Reply(body=json.dumps({"additional_context": "CONTEXT-FROM-HOOK"}).encode())
+    prompt_hook = await start_receiver(receivers, context)
+    token = model_server.add_script(
+        [{"tool_use": {"name": "Bash", "input": {"command": "true", "description": "noop"}}}, "ok"]
+    )
+    body = {
+        "prompt": f"go ({token})",
+        "permission_mode": "bypassPermissions",
+        "webhooks": [{"url": prompt_hook.url(), "events": ["UserPromptSubmit", "PostToolUse"], "timeout_seconds": 2}],
+    }
+    async with hooked.client(key) as client:
+        await StreamWatcher(client, "POST", "/api/v1/query", json=body).finish()
+    events = [json.loads(r.body)["type"] for r in prompt_hook.requests]
+    assert events == ["UserPromptSubmit", "PostToolUse"]
+    requests = [r for r in model_server.requests(token=token) if r["kind"] == "main"]
+    assert "CONTEXT-FROM-HOOK" in json.dumps(requests[0]["body"]["messages"])  # from UserPromptSubmit
+    assert json.dumps(requests[-1]["body"]["messages"]).count("CONTEXT-FROM-HOOK") >= 2  # and PostToolUse

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from claude_agent_api.auth.dependencies import AdminKey
-from claude_agent_api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyRead, WebhookSecret
+from claude_agent_api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyRead, KeyUpdate, WebhookSecret
 from claude_agent_api.auth.service import ApiKeyService
-from claude_agent_api.dependencies import DbSession
+from claude_agent_api.dependencies import DbSession, State
+from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.models import KeyScope
+from claude_agent_api.webhooks.ssrf import UnsafeURL, check_url
 
 router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
 
@@ -19,6 +21,18 @@ async def create_key(body: KeyCreate, admin: AdminKey, db: DbSession) -> KeyCrea
     row, secret = await ApiKeyService(db).create(body.name, KeyScope(body.scope))
     assert row.webhook_secret is not None
     return KeyCreated(**KeyRead.model_validate(row).model_dump(), key=secret, webhook_secret=row.webhook_secret)
+
+
+@router.patch("/{key_id}", response_model=KeyRead)
+async def update_key(key_id: str, body: KeyUpdate, admin: AdminKey, db: DbSession, state: State) -> KeyRead:
+    """Set the key's default webhooks (checked against the SSRF rules like a request's)."""
+    for index, hook in enumerate(body.default_webhooks or []):
+        try:
+            check_url(hook.url, allow=state.settings.webhook_allow_private)
+        except UnsafeURL as exc:
+            raise RequestValidationFailed.for_field(["default_webhooks", index, "url"], str(exc)) from exc
+    hooks = [h.model_dump(mode="json") for h in body.default_webhooks] if body.default_webhooks else None
+    return KeyRead.model_validate(await ApiKeyService(db).set_default_webhooks(key_id, hooks))
 
 
 @router.post("/{key_id}/webhook-secret", response_model=WebhookSecret)

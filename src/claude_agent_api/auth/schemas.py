@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from claude_agent_api.webhooks.schemas import WebhookSpec
+
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,6 +27,15 @@ class KeyRead(BaseModel):
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    default_webhooks: list[WebhookSpec] | None = Field(
+        default=None, description="Used by this key's runs that name no webhooks themselves."
+    )
+
+
+class KeyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_webhooks: list[WebhookSpec] | None = Field(max_length=10, description="null clears them.")
 
 
 class KeyCreated(KeyRead):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +48,18 @@ class ApiKeyService:
             )
         )
         return row, secret
+
+    async def set_default_webhooks(self, key_id: str, webhooks: list[dict[str, Any]] | None) -> ApiKey:
+        row = await self.repo.get(key_id)
+        if row is None:
+            raise KeyNotFound()
+        row.default_webhooks = webhooks
+        await self.repo.session.flush()
+        return row
+
+    async def default_webhooks(self, key_id: str) -> list[dict[str, Any]]:
+        row = await self.repo.get(key_id)
+        return list(row.default_webhooks or []) if row is not None else []
 
     async def rotate_webhook_secret(self, key_id: str) -> ApiKey:
         row = await self.repo.get(key_id)

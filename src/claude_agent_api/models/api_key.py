@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from claude_agent_api.models.base import Base, IdMixin, TimestampMixin
@@ -28,6 +29,8 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     # Signs this tenant's webhook deliveries (Standard Webhooks); shown once, when created or rotated.
     webhook_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Webhooks used by runs of this key that name none themselves (a list of WebhookSpec dicts).
+    default_webhooks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
     __table_args__ = (Index("ix_api_keys_created_at", "created_at"),)
 

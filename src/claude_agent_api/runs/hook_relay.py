@@ -18,8 +18,8 @@ from claude_agent_api.agent.translate import Event
 from claude_agent_api.config import Settings
 from claude_agent_api.kit.database import SessionFactory, unit_of_work
 from claude_agent_api.models import HookDelivery
-from claude_agent_api.runs.schemas import WebhookSpec
 from claude_agent_api.webhooks.delivery import WebhookClient, deliver
+from claude_agent_api.webhooks.schemas import WebhookSpec
 
 log = structlog.get_logger("claude_agent_api.hooks")
 _SERVER_PATHS = {"transcript_path", "cwd", "agent_transcript_path"}

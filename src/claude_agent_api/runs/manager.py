@@ -52,6 +52,7 @@ from claude_agent_api.runs.recording import existing_session, record_finish, rec
 from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import PromptRequest
 from claude_agent_api.sessions.errors import SessionLocked
+from claude_agent_api.webhooks.schemas import WebhookSpec
 from claude_agent_api.webhooks.ssrf import UnsafeURL, check_url
 
 log = structlog.get_logger("claude_agent_api.runs")
@@ -146,6 +147,8 @@ class RunManager:
         workspace = key_workspace(settings.effective_workspace_root, principal.key_id)
         workspace.mkdir(parents=True, exist_ok=True)
         validate_paths(request, workspace)
+        if not request.webhooks and (defaults := await ApiKeyService(db).default_webhooks(principal.key_id)):
+            request = request.model_copy(update={"webhooks": [WebhookSpec.model_validate(h) for h in defaults]})
         for index, hook in enumerate(request.webhooks):
             try:
                 check_url(hook.url, allow=settings.webhook_allow_private)
