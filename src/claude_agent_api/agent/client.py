@@ -114,6 +114,7 @@ class AgentClient:
         self.last_run_id: str | None = None
         self._work: asyncio.Queue[tuple[Work, asyncio.Future[Any]] | None] = asyncio.Queue()
         self._client: ClaudeSDKClient | None = None
+        self._working = False  # a work item (a turn) is executing in the owning task
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -133,11 +134,14 @@ class AgentClient:
                 ready.set_result(None)
                 while (item := await self._work.get()) is not None:
                     work, result = item
+                    self._working = True
                     try:
                         result.set_result(await work(client))
                     except Exception as exc:
                         if not result.done():
                             result.set_exception(exc)
+                    finally:
+                        self._working = False
         except Exception as exc:
             if not ready.done():
                 ready.set_exception(exc)
@@ -204,11 +208,14 @@ class AgentClient:
         if self._task is None:
             return
         if not self._task.done():
-            await self._work.put(None)
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), 10)
-            except TimeoutError:
-                self._task.cancel()
+            if self._working:
+                self._task.cancel()  # mid-turn: leaving the client's context ends the CLI at once
+            else:
+                await self._work.put(None)
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), 10)
+                except TimeoutError:
+                    self._task.cancel()
         with contextlib.suppress(BaseException):
             await self._task
 

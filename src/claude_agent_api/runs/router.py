@@ -48,20 +48,25 @@ def _headers(handle: RunHandle) -> dict[str, str]:
 
 async def _until(source: AsyncGenerator[LogEntry], stop: asyncio.Future[None]) -> AsyncIterator[LogEntry]:
     """The items of ``source`` until ``stop`` completes (an item already there is still delivered)."""
+    item: asyncio.Future[LogEntry] | None = None
     try:
         while True:
-            item: asyncio.Future[LogEntry] = asyncio.ensure_future(anext(source))
+            item = asyncio.ensure_future(anext(source))
             waiting: list[asyncio.Future[Any]] = [item, stop]
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if not item.done():
-                item.cancel()
-                await asyncio.gather(item, return_exceptions=True)
                 return
             try:
-                yield item.result()
+                entry = item.result()
             except StopAsyncIteration:
                 return
+            item = None
+            yield entry
     finally:
+        # A pending read must end before the source can be closed (the client left, or the stream stopped).
+        if item is not None and not item.done():
+            item.cancel()
+            await asyncio.gather(item, return_exceptions=True)
         await source.aclose()
 
 
