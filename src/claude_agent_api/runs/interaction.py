@@ -19,7 +19,6 @@ from claude_agent_api.errors import RequestValidationFailed, ServiceUnavailable
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.runs.errors import NoActiveRun, NoLiveAgent
 from claude_agent_api.runs.repository import RunRepository
-from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.repository import SessionRepository
 from claude_agent_api.state import AppState
 
@@ -77,8 +76,7 @@ class ControlResult(BaseModel):
 
 
 async def _owned(db: AsyncSession, session_id: str, key_id: str) -> None:
-    if await SessionRepository(db).get_owned(session_id, key_id) is None:
-        raise SessionNotFound()
+    await SessionRepository(db).require_owned(session_id, key_id)
 
 
 # The actions, shared by these routes and the WebSocket commands.

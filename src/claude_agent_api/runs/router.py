@@ -30,7 +30,6 @@ from claude_agent_api.runs.manager import RunHandle, RunManager
 from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import ForkRequest, PromptRequest, QueryRequest
 from claude_agent_api.runs.single import QueryResult, collect
-from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.forks import fork_session
 from claude_agent_api.sessions.repository import SessionRepository
 from claude_agent_api.sessions.schemas import SessionRead
@@ -210,8 +209,7 @@ async def rejoin(
     run_id: str | None = Query(default=None, description="A specific run of the session (default: the latest)."),
     last_event_id: str | None = Header(default=None, description="Standard SSE reconnection header; wins over ?after."),
 ) -> EventSourceResponse:
-    if await SessionRepository(db).get_owned(session_id, principal.key_id) is None:
-        raise SessionNotFound()
+    await SessionRepository(db).require_owned(session_id, principal.key_id)
     run = await RunRepository(db).get(run_id) if run_id else await RunRepository(db).latest_for_session(session_id)
     if run is None or run.session_id != session_id:
         raise RunNotFound(details={"session_id": session_id})

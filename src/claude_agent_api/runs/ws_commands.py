@@ -48,7 +48,7 @@ class Commands:
             raise RequestValidationFailed.for_field("after", "a sequence number (>= 0)")
         async with self.state.session_factory() as db:
             if await SessionRepository(db).get_owned(session_id, self.principal.key_id) is None:
-                raise SessionNotYours()
+                raise SessionNotYours()  # over WebSocket this closes the connection (4404)
             repo = RunRepository(db)
             run_id = body.get("run_id")
             run = await repo.get(run_id) if isinstance(run_id, str) else await repo.latest_for_session(session_id)

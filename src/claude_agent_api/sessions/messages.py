@@ -33,7 +33,6 @@ from claude_agent_api.dependencies import DbSession
 from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.runs.events import ContentBlock
-from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.repository import SessionRepository
 from claude_agent_api.sessions.transcripts import TranscriptRepository
 
@@ -135,8 +134,7 @@ async def session_messages(
     db: AsyncSession, owner_key_id: str, session_id: str, *, cursor: str | None, limit: int
 ) -> MessagePage:
     """One page of the conversation of a session owned by ``owner_key_id``; :class:`SessionNotFound` otherwise."""
-    if await SessionRepository(db).get_owned(session_id, owner_key_id) is None:
-        raise SessionNotFound()
+    await SessionRepository(db).require_owned(session_id, owner_key_id)
     return await read_messages(db, session_id, cursor=cursor, limit=limit)
 
 

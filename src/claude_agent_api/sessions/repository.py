@@ -27,6 +27,7 @@ from claude_agent_api.models import (
     SessionTag,
     TranscriptEntry,
 )
+from claude_agent_api.sessions.errors import SessionNotFound
 
 # Statuses an idle timeout applies to: a running session (or one waiting for a human) is not idle.
 EXPIRABLE_STATUSES = (SessionStatus.IDLE.value, SessionStatus.FAILED.value)
@@ -100,6 +101,13 @@ class SessionRepository:
         if for_update:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def require_owned(self, session_id: str, owner_key_id: str) -> AgentSession:
+        """:meth:`get_owned`, or :class:`SessionNotFound` (the same answer whether it is another key's or none)."""
+        row = await self.get_owned(session_id, owner_key_id)
+        if row is None:
+            raise SessionNotFound()
+        return row
 
     async def get(self, session_id: str) -> AgentSession | None:
         return await self.session.get(AgentSession, session_id)
