@@ -120,8 +120,8 @@ class AgentRunner:
             if tracker is not None:
                 options = await checkpoints.prepare(self.store.session_factory, spec.session_id, options, tracker)
             else:  # the SDK refuses a store with file checkpointing
-                # Every entry is mirrored to SQL as it is written, so any instance can resume from it.
-                options = dataclasses.replace(options, session_store=self.store, session_store_flush="eager")
+                # Each turn is mirrored to SQL (batched: before its result is yielded), so any instance can resume.
+                options = dataclasses.replace(options, session_store=self.store, session_store_flush="batched")
             # Every process may be switched to any permission mode later (by a warm turn, or /control); which
             # mode a request may ask for is the API's decision, not the process's launch flags'.
             options = dataclasses.replace(
