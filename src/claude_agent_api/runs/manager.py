@@ -63,7 +63,6 @@ INTERRUPT_GRACE = 5.0  # seconds a run gets to stop after the SDK's interrupt be
 class RunHandle:
     run_id: str
     session_id: str
-    created_session: bool
 
     @property
     def log(self) -> str:
@@ -178,7 +177,7 @@ class RunManager:
             raise
 
         job = _Job(
-            handle=RunHandle(run_id=run_id, session_id=sid, created_session=existing is None),
+            handle=RunHandle(run_id=run_id, session_id=sid),
             principal=principal,
             options=options,
             fingerprint=fingerprint(request, cwd),

@@ -218,7 +218,7 @@ async def rejoin(
         if not last_event_id.strip().isdigit():
             raise RequestValidationFailed.for_field(["header", "Last-Event-ID"], "must be an event sequence number")
         position = int(last_event_id)
-    handle = RunHandle(run_id=run.id, session_id=session_id, created_session=False)
+    handle = RunHandle(run_id=run.id, session_id=session_id)
     return _stream(state, handle, after=position)
 
 

@@ -54,7 +54,7 @@ class Commands:
             run = await repo.get(run_id) if isinstance(run_id, str) else await repo.latest_for_session(session_id)
         if run is None or run.session_id != session_id:
             raise RunNotFound(details={"session_id": session_id})
-        return RunHandle(run_id=run.id, session_id=session_id, created_session=False), after
+        return RunHandle(run_id=run.id, session_id=session_id), after
 
     async def control(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         session_id = _session_id(body)
