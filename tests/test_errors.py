@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from claude_agent_api.app import create_app
-from tests.fixtures import SettingsFactory, running_app
+from claude_agent_api.models import KeyScope
+from tests.fixtures import SettingsFactory, create_key, running_app
 
 
 async def test_unknown_route_uses_the_envelope(client: httpx.AsyncClient) -> None:
@@ -56,8 +57,14 @@ async def test_body_over_the_cap_is_413(make_settings: SettingsFactory) -> None:
             for _ in range(8):
                 yield b"x" * 512
 
-        streamed = await client.post("/api/v1/keys", content=chunks(), headers={"Content-Type": "application/json"})
-        assert streamed.status_code in (401, 413)  # auth is checked before the body is read
+        # No Content-Length: the cap is enforced while the body streams in (after authentication).
+        admin = await create_key(client, "admin", KeyScope.ADMIN)
+        headers = {"Content-Type": "application/json", "X-API-Key": admin}
+        streamed = await client.post("/api/v1/keys", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+        listed = await client.get("/api/v1/keys", headers={"X-API-Key": admin})
+        assert [k["name"] for k in listed.json()["data"]] == ["admin"]  # nothing was created
 
 
 async def test_cors_preflight_allows_configured_origins_only(make_settings: SettingsFactory) -> None:

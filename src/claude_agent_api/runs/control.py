@@ -8,6 +8,9 @@ agent acts. In-process coordination makes this a loop-back; Redis makes it cross
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,6 +44,23 @@ class ControlChannel:
 
     async def publish(self, message: dict[str, Any]) -> None:
         await self.coordination.publish(CHANNEL, message)
+
+    async def request(self, message: dict[str, Any], *, wait: float) -> dict[str, Any] | None:
+        """Publish ``message`` and wait for the instance that acts on it to :meth:`reply` (None if none does)."""
+        reply_id = str(uuid.uuid4())
+        await self.publish({**message, "reply_id": reply_id})
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:  # a value any instance can set: polled, there is no event to await
+            if (raw := await self.coordination.get_value(f"reply:{reply_id}")) is not None:
+                answer: dict[str, Any] = json.loads(raw)
+                return answer
+            await asyncio.sleep(0.02)
+        return None
+
+    async def reply(self, message: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Answer a :meth:`request` (from the instance that acted on it)."""
+        if isinstance(reply_id := message.get("reply_id"), str):
+            await self.coordination.set_value(f"reply:{reply_id}", json.dumps(answer), ttl=60)
 
     async def _listen(self) -> None:
         backoff = 0.5

@@ -48,9 +48,14 @@ from claude_agent_api.runs.control import ControlChannel
 from claude_agent_api.runs.errors import CapacityExceeded, KeyConcurrencyExceeded, ShuttingDown
 from claude_agent_api.runs.hook_relay import HookRelay
 from claude_agent_api.runs.outcome import final_status
-from claude_agent_api.runs.recording import existing_session, record_finish, record_running, record_start
+from claude_agent_api.runs.recording import (
+    existing_session,
+    record_finish,
+    record_running,
+    record_start,
+)
 from claude_agent_api.runs.repository import RunRepository
-from claude_agent_api.runs.schemas import PromptRequest
+from claude_agent_api.runs.schemas import PER_TURN_FIELDS, PromptRequest
 from claude_agent_api.sessions.errors import SessionLocked
 from claude_agent_api.webhooks.schemas import WebhookSpec
 from claude_agent_api.webhooks.ssrf import UnsafeURL, check_url
@@ -87,21 +92,11 @@ def lock_name(session_id: str) -> str:
 
 
 def fingerprint(request: PromptRequest, cwd: str) -> str:
-    """What must be equal for a warm agent to serve the next turn (model and permission mode can change)."""
-    snapshot = request.model_dump(
-        mode="json",
-        exclude={
-            "prompt",
-            "session_id",
-            "multitask",
-            "model",
-            "permission_mode",
-            "on_disconnect",
-            "approval_timeout_seconds",
-            "cwd",  # compared resolved, below
-        },
-        exclude_none=True,
-    )
+    """What must be equal for a warm agent to serve the next turn: every process-level option with its values
+    (env and MCP settings included), minus what a running process can change (model, permission mode), with the
+    cwd compared resolved."""
+    changeable = {"model", "permission_mode", "cwd"}
+    snapshot = request.model_dump(mode="json", exclude=set(PER_TURN_FIELDS | changeable), exclude_none=True)
     return hashlib.sha256(json.dumps([snapshot, cwd], sort_keys=True).encode()).hexdigest()
 
 
@@ -414,45 +409,22 @@ class RunManager:
         elif action == "answer":
             self.approvals.resolve(message)
         elif action == "mcp_status" and isinstance(session_id := message.get("session_id"), str):
-            status = await self.runner.mcp_status(session_id)
-            if status is not None:
-                await self.coordination.set_value(f"ack:{message['ack_id']}", json.dumps(status), ttl=60)
+            if (status := await self.runner.mcp_status(session_id)) is not None:
+                await self.control.reply(message, status)
         elif action == "control" and isinstance(session_id := message.get("session_id"), str):
             mode, model = message.get("permission_mode"), message.get("model")
             if await self.runner.control(session_id, permission_mode=mode, model=model):
                 ack = {"permission_mode": mode, "model": model, "instance_id": self.settings.instance_id}
-                await self.coordination.set_value(f"ack:{message['ack_id']}", json.dumps(ack), ttl=60)
+                await self.control.reply(message, ack)
 
     async def mcp_status(self, session_id: str) -> dict[str, Any] | None:
         """The live MCP server status of the session's running or warm agent, on whichever instance has one."""
-        ack_id = str(uuid.uuid4())
-        await self.control.publish({"action": "mcp_status", "session_id": session_id, "ack_id": ack_id})
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            if (raw := await self.coordination.get_value(f"ack:{ack_id}")) is not None:
-                status: dict[str, Any] = json.loads(raw)
-                return status
-            await asyncio.sleep(0.02)
-        return None
+        return await self.control.request({"action": "mcp_status", "session_id": session_id}, wait=3)
 
     async def control_session(self, session_id: str, *, permission_mode: str | None, model: str | None) -> bool:
         """Change the running session's permission mode and/or model wherever it runs; True once applied."""
-        ack_id = str(uuid.uuid4())
-        await self.control.publish(
-            {
-                "action": "control",
-                "session_id": session_id,
-                "permission_mode": permission_mode,
-                "model": model,
-                "ack_id": ack_id,
-            }
-        )
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if await self.coordination.get_value(f"ack:{ack_id}") is not None:
-                return True
-            await asyncio.sleep(0.02)
-        return False
+        message = {"action": "control", "session_id": session_id, "permission_mode": permission_mode, "model": model}
+        return await self.control.request(message, wait=5) is not None
 
     # -- shutting down --------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from claude_agent_api.models import AgentSession, Run, RunStatus, SessionStatus
 from claude_agent_api.models.base import utcnow
 from claude_agent_api.runs.outcome import run_totals
 from claude_agent_api.runs.repository import RunRepository
-from claude_agent_api.runs.schemas import PromptRequest
+from claude_agent_api.runs.schemas import PER_TURN_FIELDS, PromptRequest
 from claude_agent_api.sessions.errors import SessionNotFound
 from claude_agent_api.sessions.expiry import ensure_not_expired
 from claude_agent_api.sessions.repository import SessionRepository
@@ -34,7 +34,7 @@ def options_snapshot(request: PromptRequest) -> dict[str, Any]:
     """What the rows keep of a request: no prompt, and names only where values may be secret."""
     dump = request.model_dump(
         mode="json",
-        exclude={"prompt", "session_id", "multitask", "on_disconnect", "approval_timeout_seconds"},
+        exclude=set(PER_TURN_FIELDS),
         exclude_none=True,
     )
     for field in ("env", "mcp_servers"):

@@ -223,6 +223,10 @@ Multitask = Literal["reject", "interrupt", "enqueue"]
 OnDisconnect = Literal["continue", "cancel"]
 
 
+# Fields that describe one turn, not the session's options (never kept in the session's options snapshot).
+PER_TURN_FIELDS = frozenset({"prompt", "session_id", "multitask", "on_disconnect", "approval_timeout_seconds"})
+
+
 class PromptRequest(RunOptions):
     """A prompt for a session, with the per-run options (``POST /sessions/{id}/resume``)."""
 
