@@ -8,10 +8,9 @@ from claude_agent_api.auth.dependencies import AdminKey
 from claude_agent_api.auth.schemas import KeyCreate, KeyCreated, KeyList, KeyRead, KeyUpdate, WebhookSecret
 from claude_agent_api.auth.service import ApiKeyService
 from claude_agent_api.dependencies import DbSession, State
-from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.http import API_PREFIX
 from claude_agent_api.models import KeyScope
-from claude_agent_api.webhooks.ssrf import UnsafeURL, check_url
+from claude_agent_api.webhooks.ssrf import require_safe_url
 
 router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["keys"])
 
@@ -27,10 +26,7 @@ async def create_key(body: KeyCreate, admin: AdminKey, db: DbSession) -> KeyCrea
 async def update_key(key_id: str, body: KeyUpdate, admin: AdminKey, db: DbSession, state: State) -> KeyRead:
     """Set the key's default webhooks (checked against the SSRF rules like a request's)."""
     for index, hook in enumerate(body.default_webhooks or []):
-        try:
-            check_url(hook.url, allow=state.settings.webhook_allow_private)
-        except UnsafeURL as exc:
-            raise RequestValidationFailed.for_field(["default_webhooks", index, "url"], str(exc)) from exc
+        require_safe_url(hook.url, allow=state.settings.webhook_allow_private, field=["default_webhooks", index, "url"])
     hooks = [h.model_dump(mode="json") for h in body.default_webhooks] if body.default_webhooks else None
     return KeyRead.model_validate(await ApiKeyService(db).set_default_webhooks(key_id, hooks))
 

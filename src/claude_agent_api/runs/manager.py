@@ -36,7 +36,6 @@ from claude_agent_api.agent.store import SqlSessionStore
 from claude_agent_api.agent.translate import Event
 from claude_agent_api.auth.service import ApiKeyService, Principal
 from claude_agent_api.config import Settings
-from claude_agent_api.errors import RequestValidationFailed
 from claude_agent_api.kit.coordination import CoordinationBackend, LogEntry
 from claude_agent_api.kit.database import SessionFactory
 from claude_agent_api.kit.metrics import Metrics
@@ -58,7 +57,7 @@ from claude_agent_api.runs.repository import RunRepository
 from claude_agent_api.runs.schemas import PER_TURN_FIELDS, PromptRequest
 from claude_agent_api.sessions.errors import SessionLocked
 from claude_agent_api.webhooks.schemas import WebhookSpec
-from claude_agent_api.webhooks.ssrf import UnsafeURL, check_url
+from claude_agent_api.webhooks.ssrf import require_safe_url
 
 log = structlog.get_logger("claude_agent_api.runs")
 INTERRUPT_GRACE = 5.0  # seconds a run gets to stop after the SDK's interrupt before its task is cancelled
@@ -144,10 +143,7 @@ class RunManager:
         if not request.webhooks and (defaults := await ApiKeyService(db).default_webhooks(principal.key_id)):
             request = request.model_copy(update={"webhooks": [WebhookSpec.model_validate(h) for h in defaults]})
         for index, hook in enumerate(request.webhooks):
-            try:
-                check_url(hook.url, allow=settings.webhook_allow_private)
-            except UnsafeURL as exc:
-                raise RequestValidationFailed.for_field(["webhooks", index, "url"], str(exc)) from exc
+            require_safe_url(hook.url, allow=settings.webhook_allow_private, field=["webhooks", index, "url"])
 
         existing = await existing_session(db, principal, session_id, request.cwd, settings)
         if existing is not None and existing.model and request.model is None:
@@ -156,12 +152,8 @@ class RunManager:
         options = build_options(request, run_context(settings, principal, workspace, sid, existing))
         servers = options.mcp_servers if isinstance(options.mcp_servers, dict) else {}
         for name, server in servers.items():
-            url = server.get("url") if server.get("type") in ("sse", "http") else None
-            try:
-                if isinstance(url, str):
-                    check_url(url, allow=settings.webhook_allow_private)
-            except UnsafeURL as exc:
-                raise RequestValidationFailed.for_field(["mcp_servers", name, "url"], str(exc)) from exc
+            if server.get("type") in ("sse", "http") and isinstance(url := server.get("url"), str):
+                require_safe_url(url, allow=settings.webhook_allow_private, field=["mcp_servers", name, "url"])
         cwd = _relative(options.cwd, workspace)
         run_id = str(uuid.uuid4())
         queued = not await self._lock_or_apply_policy(sid, run_id, request)

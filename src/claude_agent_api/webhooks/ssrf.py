@@ -28,6 +28,8 @@ from functools import lru_cache
 import httpcore
 import httpx
 
+from claude_agent_api.errors import RequestValidationFailed
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -317,3 +319,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_GuardedBackend(allow, resolver or _getaddrinfo),
         )
+
+
+def require_safe_url(url: str, *, allow: Sequence[str], field: Sequence[str | int]) -> None:
+    """:func:`check_url` for a URL a client gave: a refusal is a 422 naming ``field``."""
+    try:
+        check_url(url, allow=allow)
+    except UnsafeURL as exc:
+        raise RequestValidationFailed.for_field(list(field), str(exc)) from exc
